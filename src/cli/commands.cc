@@ -1,0 +1,15 @@
+#include "cli/commands.h"
+
+namespace ztslm::cli {
+namespace {
+int g_exit_code = 0;
+}  // namespace
+
+int last_exit_code() { return g_exit_code; }
+void set_exit_code(int code) { g_exit_code = code; }
+
+void register_commands(CLI::App& app) {
+  (void)app;
+}
+
+}  // namespace ztslm::cli

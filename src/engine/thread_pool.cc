@@ -1,0 +1,103 @@
+#include "engine/thread_pool.h"
+
+#include <algorithm>
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
+namespace ztslm::engine {
+namespace {
+
+inline void cpu_relax() {
+#if defined(__x86_64__)
+  _mm_pause();
+#else
+  std::this_thread::yield();
+#endif
+}
+
+// Spins this many iterations (~tens of microseconds) before sleeping between jobs.
+constexpr int kSpinIterations = 1 << 16;
+
+}  // namespace
+
+ThreadPool::ThreadPool(int n_threads) : n_threads_(std::max(1, n_threads)) {
+  workers_.reserve(static_cast<size_t>(n_threads_ - 1));
+  for (int i = 1; i < n_threads_; ++i) workers_.emplace_back([this, i] { worker_loop(i); });
+}
+
+ThreadPool::~ThreadPool() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stop_.store(true, std::memory_order_release);
+    generation_.fetch_add(1, std::memory_order_acq_rel);
+  }
+  cv_.notify_all();
+  for (auto& t : workers_) t.join();
+}
+
+void ThreadPool::worker_loop(int ith) {
+  uint64_t seen = 0;
+  for (;;) {
+    uint64_t gen = generation_.load(std::memory_order_acquire);
+    for (int spin = 0; gen == seen && spin < kSpinIterations; ++spin) {
+      cpu_relax();
+      gen = generation_.load(std::memory_order_acquire);
+    }
+    if (gen == seen) {
+      std::unique_lock<std::mutex> lock(mu_);
+      n_sleeping_.fetch_add(1, std::memory_order_acq_rel);
+      cv_.wait(lock, [&] { return generation_.load(std::memory_order_acquire) != seen; });
+      n_sleeping_.fetch_sub(1, std::memory_order_acq_rel);
+      gen = generation_.load(std::memory_order_acquire);
+    }
+    seen = gen;
+    if (stop_.load(std::memory_order_acquire)) return;
+    (*job_)(ith, n_threads_);
+    n_done_.fetch_add(1, std::memory_order_acq_rel);
+  }
+}
+
+void ThreadPool::run(const std::function<void(int, int)>& fn) {
+  if (n_threads_ == 1) {
+    fn(0, 1);
+    return;
+  }
+  job_ = &fn;
+  n_done_.store(0, std::memory_order_relaxed);
+  {
+    // The lock orders the generation bump with a worker that is about to sleep.
+    std::lock_guard<std::mutex> lock(mu_);
+    generation_.fetch_add(1, std::memory_order_acq_rel);
+  }
+  if (n_sleeping_.load(std::memory_order_acquire) > 0) cv_.notify_all();
+  fn(0, n_threads_);
+  while (n_done_.load(std::memory_order_acquire) != n_threads_ - 1) cpu_relax();
+  job_ = nullptr;
+}
+
+void ThreadPool::barrier() {
+  if (n_threads_ == 1) return;
+  const uint32_t phase = barrier_phase_.load(std::memory_order_acquire);
+  if (barrier_count_.fetch_add(1, std::memory_order_acq_rel) == n_threads_ - 1) {
+    barrier_count_.store(0, std::memory_order_relaxed);
+    barrier_phase_.fetch_add(1, std::memory_order_acq_rel);
+    return;
+  }
+  while (barrier_phase_.load(std::memory_order_acquire) == phase) cpu_relax();
+}
+
+void ThreadPool::split(int64_t n, int ith, int nth, int64_t granularity, int64_t* begin,
+                       int64_t* end) {
+  const int64_t g = std::max<int64_t>(1, granularity);
+  const int64_t n_chunks = (n + g - 1) / g;
+  const int64_t per = n_chunks / nth;
+  const int64_t extra = n_chunks % nth;
+  const int64_t c0 = ith * per + std::min<int64_t>(ith, extra);
+  const int64_t c1 = c0 + per + (ith < extra ? 1 : 0);
+  *begin = std::min(n, c0 * g);
+  *end = std::min(n, c1 * g);
+}
+
+}  // namespace ztslm::engine
