@@ -14,6 +14,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -82,7 +83,12 @@ class Value final {
     if (type_ != ValueType::kArray) return nullptr;
     return std::get_if<std::vector<T>>(&array_);
   }
-  // Scalar payload as the widest type of its kind (for printing and serialising).
+  std::optional<int64_t> as_i64() const;
+  std::optional<double> as_f64() const;
+  // "u32", "string", "array of f32": for messages.
+  std::string type_description() const;
+  // Scalar payload as the widest type of its kind (for printing and serialising). For f32 and
+  // f64 scalars `raw_uint()` holds the exact bit pattern (so NaN payloads survive a round trip).
   uint64_t raw_uint() const { return uint_; }
   int64_t raw_int() const { return int_; }
   double raw_float() const { return float_; }
@@ -96,7 +102,7 @@ class Value final {
 
   ValueType type_ = ValueType::kUint8;
   ValueType elem_type_ = ValueType::kUint8;
-  uint64_t uint_ = 0;   // unsigned scalars and bool
+  uint64_t uint_ = 0;   // unsigned scalars, bool (0/1), and the bit pattern of f32/f64 scalars
   int64_t int_ = 0;     // signed scalars
   double float_ = 0;    // f32 (exactly widened) and f64
   std::string str_;
@@ -108,6 +114,8 @@ class Metadata final {
  public:
   // Adds `key`; false when it is already present.
   bool add(std::string key, Value value);
+  // Replaces the value of `key` in place (keeping its position) or adds it; true when added.
+  bool set(std::string key, Value value);
   const Value* find(std::string_view key) const;
   bool contains(std::string_view key) const { return find(key) != nullptr; }
   size_t size() const { return entries_.size(); }
@@ -118,6 +126,7 @@ class Metadata final {
   Result<uint32_t> get_u32(std::string_view key) const;
   Result<int32_t> get_i32(std::string_view key) const;
   Result<uint64_t> get_u64(std::string_view key) const;
+  Result<int64_t> get_i64(std::string_view key) const;
   Result<float> get_f32(std::string_view key) const;
   Result<bool> get_bool(std::string_view key) const;
   Result<std::string_view> get_string(std::string_view key) const;
