@@ -1,21 +1,15 @@
-// AVX2 + FMA + F16C kernels (compiled with -mavx2 -mfma -mf16c; called only when best_isa()
-// reports kAvx2 or better).
-#include <immintrin.h>
-
-#include "engine/kernels/internal/isa_kernels.h"
+// AVX2 + FMA + F16C kernels (this file alone is compiled with -mavx2 -mfma -mf16c; matmul.cc
+// calls it only when best_isa() reports kAvx2 or better).
+#define ZTSLM_X86_AVX512 0
+#include "engine/kernels/x86/kernels_impl.h"
 
 namespace ztslm::engine::internal {
 
-bool gemm_avx2(gguf::TensorType, const GemmArgs&) { return false; }
-bool convert_row_avx2(gguf::TensorType, const float*, int64_t, std::byte*) { return false; }
-
-float dot_f32_avx2(const float* a, const float* b, int64_t n) {
-  float sum = 0.0f;
-  for (int64_t i = 0; i < n; ++i) sum += a[i] * b[i];
-  return sum;
+bool gemm_avx2(gguf::TensorType type, const GemmArgs& args) { return gemm_impl(type, args); }
+bool convert_row_avx2(gguf::TensorType act_type, const float* x, int64_t n, std::byte* out) {
+  return convert_impl(act_type, x, n, out);
 }
-void axpy_f32_avx2(float a, const float* x, float* y, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) y[i] += a * x[i];
-}
+float dot_f32_avx2(const float* a, const float* b, int64_t n) { return dot_f32_impl(a, b, n); }
+void axpy_f32_avx2(float a, const float* x, float* y, int64_t n) { axpy_f32_impl(a, x, y, n); }
 
 }  // namespace ztslm::engine::internal

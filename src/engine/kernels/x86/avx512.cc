@@ -1,21 +1,21 @@
-// AVX-512 F/BW/VL/DQ/VNNI kernels (compiled with those -m flags; called only when best_isa()
-// reports kAvx512).
-#include <immintrin.h>
-
-#include "engine/kernels/internal/isa_kernels.h"
+// AVX-512 F/BW/VL/DQ + VNNI kernels (this file alone is compiled with those -m flags; matmul.cc
+// calls it only when best_isa() reports kAvx512). Int8 dots use VPDPBUSD (u8 x s8, with the
+// weights made unsigned by an offset) and VPDPWSSD for the K-quant scales; F32/F16/BF16 use
+// 16-lane vectors.
+#define ZTSLM_X86_AVX512 1
+// GCC 12's AVX-512 headers build some intrinsics from _mm512_undefined_*(), which
+// -Wuninitialized reports inside the headers; the values are never read.
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#include "engine/kernels/x86/kernels_impl.h"
 
 namespace ztslm::engine::internal {
 
-bool gemm_avx512(gguf::TensorType, const GemmArgs&) { return false; }
-bool convert_row_avx512(gguf::TensorType, const float*, int64_t, std::byte*) { return false; }
-
-float dot_f32_avx512(const float* a, const float* b, int64_t n) {
-  float sum = 0.0f;
-  for (int64_t i = 0; i < n; ++i) sum += a[i] * b[i];
-  return sum;
+bool gemm_avx512(gguf::TensorType type, const GemmArgs& args) { return gemm_impl(type, args); }
+bool convert_row_avx512(gguf::TensorType act_type, const float* x, int64_t n, std::byte* out) {
+  return convert_impl(act_type, x, n, out);
 }
-void axpy_f32_avx512(float a, const float* x, float* y, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) y[i] += a * x[i];
-}
+float dot_f32_avx512(const float* a, const float* b, int64_t n) { return dot_f32_impl(a, b, n); }
+void axpy_f32_avx512(float a, const float* x, float* y, int64_t n) { axpy_f32_impl(a, x, y, n); }
 
 }  // namespace ztslm::engine::internal

@@ -1,0 +1,716 @@
+// Register-tiled x86 kernels shared by avx2.cc and avx512.cc. Each of those files defines
+// ZTSLM_X86_AVX512 (0 or 1) and includes this header once, so every function here has internal
+// linkage and is compiled with that file's -m flags only (no ODR clash between the ISAs).
+//
+// Shape of every GEMM: y[t * ldy + r] = dot(W row r, act row t) for r in [r0, r1), t in
+// [0, n_tokens). Rows are walked in tiles of kR rows x kT tokens: each weight block is loaded
+// and unpacked once per tile and reused for kT tokens; n_tokens = 1 (decode) streams kR rows at
+// a time. Integer parts are exact (as in the scalar reference); only the float summation order
+// differs from ref/ (tests hold it to an NMSE bound). Activation quantisers are bit-identical to
+// engine/quant (same multiplier, same round-half-even).
+#pragma once
+
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+
+#include "engine/kernels/internal/isa_kernels.h"
+#include "engine/quant/blocks.h"
+#include "engine/quant/fp16.h"
+
+#ifndef ZTSLM_X86_AVX512
+#error "define ZTSLM_X86_AVX512 before including kernels_impl.h"
+#endif
+
+namespace ztslm::engine::internal {
+namespace {
+
+using gguf::TensorType;
+
+// ---- primitives ----
+
+inline float hsum(__m256 v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+
+inline int32_t hsum_i32_128(__m128i s) {
+  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4E));
+  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xB1));
+  return _mm_cvtsi128_si32(s);
+}
+
+inline int32_t hsum_i32(__m256i v) {
+  __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4E));
+  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xB1));
+  return _mm_cvtsi128_si32(s);
+}
+
+// acc + sum of 4 adjacent u8 * s8 products per int32 lane (exact: no int16 saturation for the
+// ranges used here: |s| <= 127 and u <= 255 only in the Q8_0 path, where u*s pairs stay within
+// int16 because u = x + 128 and the pair sums are handled by VNNI or the split below).
+inline __m256i dot_u8s8(__m256i acc, __m256i u, __m256i s) {
+#if ZTSLM_X86_AVX512
+  return _mm256_dpbusd_epi32(acc, u, s);
+#else
+  // maddubs saturates at int16: u up to 255 times s up to 127, two of them, can reach 64770.
+  // Split u into its low 7 bits and its top bit so each partial product pair stays in range.
+  const __m256i ones16 = _mm256_set1_epi16(1);
+  const __m256i lo = _mm256_and_si256(u, _mm256_set1_epi8(0x7F));
+  const __m256i hi = _mm256_and_si256(u, _mm256_set1_epi8(static_cast<char>(0x80)));
+  const __m256i plo = _mm256_madd_epi16(_mm256_maddubs_epi16(lo, s), ones16);
+  // hi is 0 or 128: 128 * s summed over a pair fits int16 (|sum| <= 32512).
+  const __m256i phi = _mm256_madd_epi16(_mm256_maddubs_epi16(hi, s), ones16);
+  return _mm256_add_epi32(acc, _mm256_add_epi32(plo, phi));
+#endif
+}
+
+// Same as dot_u8s8 for u <= 127 (no split needed on AVX2).
+inline __m256i dot_u7s8(__m256i acc, __m256i u, __m256i s) {
+#if ZTSLM_X86_AVX512
+  return _mm256_dpbusd_epi32(acc, u, s);
+#else
+  return _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1)));
+#endif
+}
+
+// acc + scale16 * (pair sums of u * s): used by the K-quants (u <= 63).
+inline __m256i dot_scaled(__m256i acc, __m256i u, __m256i s, __m256i scale16) {
+#if ZTSLM_X86_AVX512
+  return _mm256_dpwssd_epi32(acc, _mm256_maddubs_epi16(u, s), scale16);
+#else
+  return _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), scale16));
+#endif
+}
+
+inline __m256i load256(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
+inline __m128i load128(const void* p) { return _mm_loadu_si128(static_cast<const __m128i*>(p)); }
+
+// 16 bytes of nibbles -> 32 bytes: low nibbles (elements 0..15), then high (16..31).
+inline __m256i unpack_nibbles(const uint8_t* qs) {
+  const __m128i q = load128(qs);
+  const __m128i m = _mm_set1_epi8(0x0F);
+  const __m128i lo = _mm_and_si128(q, m);
+  const __m128i hi = _mm_and_si128(_mm_srli_epi16(q, 4), m);
+  return _mm256_inserti128_si256(_mm256_castsi128_si256(lo), hi, 1);
+}
+
+// 32 bits -> 32 bytes, byte j = 0x10 where bit j is set.
+inline __m256i expand_bits_to_0x10(uint32_t bits) {
+  const __m256i v = _mm256_set1_epi32(static_cast<int>(bits));
+  const __m256i shuf = _mm256_set_epi64x(0x0303030303030303LL, 0x0202020202020202LL,
+                                         0x0101010101010101LL, 0x0000000000000000LL);
+  const __m256i bytes = _mm256_shuffle_epi8(v, shuf);
+  const __m256i mask = _mm256_set1_epi64x(static_cast<long long>(0x8040201008040201ULL));
+  const __m256i set = _mm256_cmpeq_epi8(_mm256_and_si256(bytes, mask), mask);
+  return _mm256_and_si256(set, _mm256_set1_epi8(0x10));
+}
+
+inline uint32_t load_u32(const uint8_t* p) {
+  uint32_t v = 0;
+  std::memcpy(&v, p, 4);
+  return v;
+}
+
+// ---- legacy 32-element types against Q8_0 / Q8_1 ----
+//
+// Weight value = u - kOffset with u unsigned; sum_j (u_j - c) y_j = dot(u, y) - c * sum(y).
+
+struct Q4_0Traits {
+  using Block = BlockQ4_0;
+  using ActBlock = BlockQ8_0;
+  static constexpr int kOffset = 8;
+  static constexpr bool kHasMin = false;
+  static __m256i unpack(const Block& b) { return unpack_nibbles(b.qs); }
+};
+struct Q5_0Traits {
+  using Block = BlockQ5_0;
+  using ActBlock = BlockQ8_0;
+  static constexpr int kOffset = 16;
+  static constexpr bool kHasMin = false;
+  static __m256i unpack(const Block& b) {
+    return _mm256_or_si256(unpack_nibbles(b.qs), expand_bits_to_0x10(load_u32(b.qh)));
+  }
+};
+struct Q8_0Traits {
+  using Block = BlockQ8_0;
+  using ActBlock = BlockQ8_0;
+  static constexpr int kOffset = 128;
+  static constexpr bool kHasMin = false;
+  static __m256i unpack(const Block& b) {
+    return _mm256_xor_si256(load256(b.qs), _mm256_set1_epi8(static_cast<char>(0x80)));
+  }
+};
+struct Q4_1Traits {
+  using Block = BlockQ4_1;
+  using ActBlock = BlockQ8_1;
+  static constexpr int kOffset = 0;
+  static constexpr bool kHasMin = true;
+  static __m256i unpack(const Block& b) { return unpack_nibbles(b.qs); }
+};
+struct Q5_1Traits {
+  using Block = BlockQ5_1;
+  using ActBlock = BlockQ8_1;
+  static constexpr int kOffset = 0;
+  static constexpr bool kHasMin = true;
+  static __m256i unpack(const Block& b) {
+    return _mm256_or_si256(unpack_nibbles(b.qs), expand_bits_to_0x10(load_u32(b.qh)));
+  }
+};
+
+template <typename Tr, int kR, int kT>
+void tile_legacy(const GemmArgs& a, int64_t r, int64_t t) {
+  using Block = typename Tr::Block;
+  using ActBlock = typename Tr::ActBlock;
+  const int64_t nb = a.n_cols / kQK;
+  const Block* w[kR];
+  for (int i = 0; i < kR; ++i) {
+    w[i] = reinterpret_cast<const Block*>(a.w + static_cast<size_t>(r + i) * a.w_row_bytes);
+  }
+  const ActBlock* x[kT];
+  for (int j = 0; j < kT; ++j) {
+    x[j] = reinterpret_cast<const ActBlock*>(a.act + static_cast<size_t>(t + j) * a.act_row_bytes);
+  }
+  __m256 acc[kR][kT];
+  float macc[kR][kT];
+  for (int i = 0; i < kR; ++i) {
+    for (int j = 0; j < kT; ++j) {
+      acc[i][j] = _mm256_setzero_ps();
+      macc[i][j] = 0.0f;
+    }
+  }
+  const __m256i ones8 = _mm256_set1_epi8(1);
+  for (int64_t b = 0; b < nb; ++b) {
+    __m256i u[kR];
+    __m256 dx[kR];
+    for (int i = 0; i < kR; ++i) {
+      u[i] = Tr::unpack(w[i][b]);
+      dx[i] = _mm256_set1_ps(f32_from_f16(w[i][b].d));
+    }
+    for (int j = 0; j < kT; ++j) {
+      const __m256i yv = load256(x[j][b].qs);
+      const __m256 dy = _mm256_set1_ps(f32_from_f16(x[j][b].d));
+      __m256i corr = _mm256_setzero_si256();
+      if constexpr (Tr::kOffset != 0) {
+        corr = _mm256_mullo_epi32(dot_u7s8(_mm256_setzero_si256(), ones8, yv),
+                                  _mm256_set1_epi32(Tr::kOffset));
+      }
+      for (int i = 0; i < kR; ++i) {
+        __m256i p;
+        if constexpr (Tr::kOffset == 128) {
+          p = dot_u8s8(_mm256_setzero_si256(), u[i], yv);
+        } else {
+          p = dot_u7s8(_mm256_setzero_si256(), u[i], yv);
+        }
+        if constexpr (Tr::kOffset != 0) p = _mm256_sub_epi32(p, corr);
+        acc[i][j] = _mm256_fmadd_ps(_mm256_mul_ps(dx[i], dy), _mm256_cvtepi32_ps(p), acc[i][j]);
+        if constexpr (Tr::kHasMin) {
+          macc[i][j] += f32_from_f16(w[i][b].m) * f32_from_f16(x[j][b].s);
+        }
+      }
+    }
+  }
+  for (int i = 0; i < kR; ++i) {
+    for (int j = 0; j < kT; ++j) a.y[(t + j) * a.ldy + r + i] = hsum(acc[i][j]) + macc[i][j];
+  }
+}
+
+// ---- K-quants against Q8_K ----
+
+// Scales and mins of a Q4_K/Q5_K super-block as 8 + 8 bytes (§2.2 packing).
+inline void k_scales(const uint8_t* s, uint8_t sc[8], uint8_t mn[8]) {
+  const uint32_t a0 = load_u32(s), a1 = load_u32(s + 4), a2 = load_u32(s + 8);
+  const uint32_t sc_lo = a0 & 0x3F3F3F3Fu;
+  const uint32_t mn_lo = a1 & 0x3F3F3F3Fu;
+  const uint32_t sc_hi = (a2 & 0x0F0F0F0Fu) | (((a0 >> 6) & 0x03030303u) << 4);
+  const uint32_t mn_hi = ((a2 >> 4) & 0x0F0F0F0Fu) | (((a1 >> 6) & 0x03030303u) << 4);
+  std::memcpy(sc, &sc_lo, 4);
+  std::memcpy(sc + 4, &sc_hi, 4);
+  std::memcpy(mn, &mn_lo, 4);
+  std::memcpy(mn + 4, &mn_hi, 4);
+}
+
+// 8 u8 mins -> 16 int16 [m0, m0, m1, m1, ...] matching bsums[16] (two per sub-block).
+inline __m256i mins_pairs(const uint8_t mn[8]) {
+  uint64_t v = 0;
+  std::memcpy(&v, mn, 8);
+  const __m128i m16 = _mm_cvtepu8_epi16(_mm_cvtsi64_si128(static_cast<long long>(v)));
+  return _mm256_set_m128i(_mm_unpackhi_epi16(m16, m16), _mm_unpacklo_epi16(m16, m16));
+}
+
+inline __m256i shr16(__m256i v, int n) { return _mm256_srl_epi16(v, _mm_cvtsi32_si128(n)); }
+
+template <bool kHasQh, typename Block, int kR, int kT>
+void tile_qk45(const GemmArgs& a, int64_t r, int64_t t) {
+  const int64_t nb = a.n_cols / kQK_K;
+  const Block* w[kR];
+  for (int i = 0; i < kR; ++i) {
+    w[i] = reinterpret_cast<const Block*>(a.w + static_cast<size_t>(r + i) * a.w_row_bytes);
+  }
+  const BlockQ8_K* x[kT];
+  for (int j = 0; j < kT; ++j) {
+    x[j] = reinterpret_cast<const BlockQ8_K*>(a.act + static_cast<size_t>(t + j) * a.act_row_bytes);
+  }
+  __m256 acc[kR][kT];
+  for (int i = 0; i < kR; ++i) {
+    for (int j = 0; j < kT; ++j) acc[i][j] = _mm256_setzero_ps();
+  }
+  const __m256i m4 = _mm256_set1_epi8(0x0F);
+  const __m256i one = _mm256_set1_epi8(1);
+  for (int64_t b = 0; b < nb; ++b) {
+    uint8_t sc[kR][8], mn[kR][8];
+    __m256i qh[kR];
+    for (int i = 0; i < kR; ++i) {
+      k_scales(w[i][b].scales, sc[i], mn[i]);
+      if constexpr (kHasQh) qh[i] = load256(w[i][b].qh);
+    }
+    __m256i isum[kR][kT];
+    for (int i = 0; i < kR; ++i) {
+      for (int j = 0; j < kT; ++j) isum[i][j] = _mm256_setzero_si256();
+    }
+    for (int c = 0; c < 4; ++c) {
+      __m256i q4[kR];
+      for (int i = 0; i < kR; ++i) q4[i] = load256(w[i][b].qs + 32 * c);
+      for (int half = 0; half < 2; ++half) {
+        const int s = 2 * c + half;
+        __m256i u[kR];
+        __m256i scale[kR];
+        for (int i = 0; i < kR; ++i) {
+          u[i] = _mm256_and_si256(half == 0 ? q4[i] : shr16(q4[i], 4), m4);
+          if constexpr (kHasQh) {
+            const __m256i bit = _mm256_and_si256(shr16(qh[i], s), one);
+            u[i] = _mm256_or_si256(u[i], _mm256_slli_epi16(bit, 4));
+          }
+          scale[i] = _mm256_set1_epi16(static_cast<short>(sc[i][s]));
+        }
+        for (int j = 0; j < kT; ++j) {
+          const __m256i yv = load256(x[j][b].qs + 32 * s);
+          for (int i = 0; i < kR; ++i) isum[i][j] = dot_scaled(isum[i][j], u[i], yv, scale[i]);
+        }
+      }
+    }
+    for (int j = 0; j < kT; ++j) {
+      const __m256i bs = load256(x[j][b].bsums);
+      const float yd = x[j][b].d;
+      for (int i = 0; i < kR; ++i) {
+        const __m256i msum = _mm256_madd_epi16(bs, mins_pairs(mn[i]));
+        const float d = f32_from_f16(w[i][b].d) * yd;
+        const float dmin = f32_from_f16(w[i][b].dmin) * yd;
+        acc[i][j] = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(isum[i][j]), acc[i][j]);
+        acc[i][j] = _mm256_fnmadd_ps(_mm256_set1_ps(dmin), _mm256_cvtepi32_ps(msum), acc[i][j]);
+      }
+    }
+  }
+  for (int i = 0; i < kR; ++i) {
+    for (int j = 0; j < kT; ++j) a.y[(t + j) * a.ldy + r + i] = hsum(acc[i][j]);
+  }
+}
+
+template <int kR, int kT>
+void tile_q6_k(const GemmArgs& a, int64_t r, int64_t t) {
+  const int64_t nb = a.n_cols / kQK_K;
+  const BlockQ6_K* w[kR];
+  for (int i = 0; i < kR; ++i) {
+    w[i] = reinterpret_cast<const BlockQ6_K*>(a.w + static_cast<size_t>(r + i) * a.w_row_bytes);
+  }
+  const BlockQ8_K* x[kT];
+  for (int j = 0; j < kT; ++j) {
+    x[j] = reinterpret_cast<const BlockQ8_K*>(a.act + static_cast<size_t>(t + j) * a.act_row_bytes);
+  }
+  __m256 acc[kR][kT];
+  for (int i = 0; i < kR; ++i) {
+    for (int j = 0; j < kT; ++j) acc[i][j] = _mm256_setzero_ps();
+  }
+  const __m256i m4 = _mm256_set1_epi8(0x0F);
+  const __m256i m30 = _mm256_set1_epi8(0x30);
+  for (int64_t b = 0; b < nb; ++b) {
+    __m256i sc16[kR];
+    for (int i = 0; i < kR; ++i) sc16[i] = _mm256_cvtepi8_epi16(load128(w[i][b].scales));
+    __m256i isum[kR][kT];
+    for (int i = 0; i < kR; ++i) {
+      for (int j = 0; j < kT; ++j) isum[i][j] = _mm256_setzero_si256();
+    }
+    for (int h = 0; h < 2; ++h) {
+      __m256i ql0[kR], ql1[kR], qh[kR];
+      for (int i = 0; i < kR; ++i) {
+        ql0[i] = load256(w[i][b].ql + 64 * h);
+        ql1[i] = load256(w[i][b].ql + 64 * h + 32);
+        qh[i] = load256(w[i][b].qh + 32 * h);
+      }
+      for (int c = 0; c < 4; ++c) {
+        const int chunk = 4 * h + c;  // elements 32*chunk .. 32*chunk+31
+        __m256i u[kR];
+        __m256i scale[kR];
+        for (int i = 0; i < kR; ++i) {
+          __m256i lo, hi;
+          switch (c) {
+            case 0:
+              lo = _mm256_and_si256(ql0[i], m4);
+              hi = _mm256_and_si256(_mm256_slli_epi16(qh[i], 4), m30);
+              break;
+            case 1:
+              lo = _mm256_and_si256(ql1[i], m4);
+              hi = _mm256_and_si256(_mm256_slli_epi16(qh[i], 2), m30);
+              break;
+            case 2:
+              lo = _mm256_and_si256(_mm256_srli_epi16(ql0[i], 4), m4);
+              hi = _mm256_and_si256(qh[i], m30);
+              break;
+            default:
+              lo = _mm256_and_si256(_mm256_srli_epi16(ql1[i], 4), m4);
+              hi = _mm256_and_si256(_mm256_srli_epi16(qh[i], 2), m30);
+              break;
+          }
+          u[i] = _mm256_or_si256(lo, hi);
+          const int16_t s0 = w[i][b].scales[2 * chunk], s1 = w[i][b].scales[2 * chunk + 1];
+          scale[i] = _mm256_set_m128i(_mm_set1_epi16(s1), _mm_set1_epi16(s0));
+        }
+        for (int j = 0; j < kT; ++j) {
+          const __m256i yv = load256(x[j][b].qs + 32 * chunk);
+          for (int i = 0; i < kR; ++i) isum[i][j] = dot_scaled(isum[i][j], u[i], yv, scale[i]);
+        }
+      }
+    }
+    for (int j = 0; j < kT; ++j) {
+      const __m256i bs = load256(x[j][b].bsums);
+      const float yd = x[j][b].d;
+      for (int i = 0; i < kR; ++i) {
+        // The stored values are a + 32: subtract 32 * sum_k scale_k * bsums_k.
+        const __m256i corr = _mm256_slli_epi32(_mm256_madd_epi16(bs, sc16[i]), 5);
+        const float d = f32_from_f16(w[i][b].d) * yd;
+        acc[i][j] = _mm256_fmadd_ps(_mm256_set1_ps(d),
+                                    _mm256_cvtepi32_ps(_mm256_sub_epi32(isum[i][j], corr)),
+                                    acc[i][j]);
+      }
+    }
+  }
+  for (int i = 0; i < kR; ++i) {
+    for (int j = 0; j < kT; ++j) a.y[(t + j) * a.ldy + r + i] = hsum(acc[i][j]);
+  }
+}
+
+// ---- F32 / F16 / BF16 ----
+
+#if ZTSLM_X86_AVX512
+using VecF = __m512;
+constexpr int kVecF = 16;
+inline VecF vzero() { return _mm512_setzero_ps(); }
+inline VecF vfma(VecF a, VecF b, VecF c) { return _mm512_fmadd_ps(a, b, c); }
+inline float vhsum(VecF v) {
+  return hsum(_mm256_add_ps(_mm512_castps512_ps256(v), _mm512_extractf32x8_ps(v, 1)));
+}
+inline VecF vload_f32(const float* p) { return _mm512_loadu_ps(p); }
+inline VecF vload_f16(const uint16_t* p) { return _mm512_cvtph_ps(load256(p)); }
+inline VecF vload_bf16(const uint16_t* p) {
+  return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(load256(p)), 16));
+}
+#else
+using VecF = __m256;
+constexpr int kVecF = 8;
+inline VecF vzero() { return _mm256_setzero_ps(); }
+inline VecF vfma(VecF a, VecF b, VecF c) { return _mm256_fmadd_ps(a, b, c); }
+inline float vhsum(VecF v) { return hsum(v); }
+inline VecF vload_f32(const float* p) { return _mm256_loadu_ps(p); }
+inline VecF vload_f16(const uint16_t* p) { return _mm256_cvtph_ps(load128(p)); }
+inline VecF vload_bf16(const uint16_t* p) {
+  return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(load128(p)), 16));
+}
+#endif
+
+struct F32Load {
+  using Elem = float;
+  static VecF load(const float* p) { return vload_f32(p); }
+  static float scalar(float v) { return v; }
+};
+struct F16Load {
+  using Elem = uint16_t;
+  static VecF load(const uint16_t* p) { return vload_f16(p); }
+  static float scalar(uint16_t v) { return f32_from_f16(v); }
+};
+struct BF16Load {
+  using Elem = uint16_t;
+  static VecF load(const uint16_t* p) { return vload_bf16(p); }
+  static float scalar(uint16_t v) { return f32_from_bf16(v); }
+};
+
+template <typename L, int kR, int kT>
+void tile_float(const GemmArgs& a, int64_t r, int64_t t) {
+  using E = typename L::Elem;
+  const E* w[kR];
+  for (int i = 0; i < kR; ++i) {
+    w[i] = reinterpret_cast<const E*>(a.w + static_cast<size_t>(r + i) * a.w_row_bytes);
+  }
+  const E* x[kT];
+  for (int j = 0; j < kT; ++j) {
+    x[j] = reinterpret_cast<const E*>(a.act + static_cast<size_t>(t + j) * a.act_row_bytes);
+  }
+  VecF acc[kR][kT];
+  for (int i = 0; i < kR; ++i) {
+    for (int j = 0; j < kT; ++j) acc[i][j] = vzero();
+  }
+  const int64_t n = a.n_cols;
+  const int64_t nv = n - n % kVecF;
+  for (int64_t k = 0; k < nv; k += kVecF) {
+    VecF xv[kT];
+    for (int j = 0; j < kT; ++j) xv[j] = L::load(x[j] + k);
+    for (int i = 0; i < kR; ++i) {
+      const VecF wv = L::load(w[i] + k);
+      for (int j = 0; j < kT; ++j) acc[i][j] = vfma(wv, xv[j], acc[i][j]);
+    }
+  }
+  for (int i = 0; i < kR; ++i) {
+    for (int j = 0; j < kT; ++j) {
+      float s = vhsum(acc[i][j]);
+      for (int64_t k = nv; k < n; ++k) s += L::scalar(w[i][k]) * L::scalar(x[j][k]);
+      a.y[(t + j) * a.ldy + r + i] = s;
+    }
+  }
+}
+
+// ---- tiling driver ----
+
+template <template <int, int> class K, int kR, int kT>
+void run_tiles(const GemmArgs& a) {
+  int64_t r = a.r0;
+  for (; r + kR <= a.r1; r += kR) {
+    int64_t t = 0;
+    for (; t + kT <= a.n_tokens; t += kT) K<kR, kT>::run(a, r, t);
+    for (; t < a.n_tokens; ++t) K<kR, 1>::run(a, r, t);
+  }
+  for (; r < a.r1; ++r) {
+    int64_t t = 0;
+    for (; t + kT <= a.n_tokens; t += kT) K<1, kT>::run(a, r, t);
+    for (; t < a.n_tokens; ++t) K<1, 1>::run(a, r, t);
+  }
+}
+
+template <typename Tr>
+struct LegacyK {
+  template <int kR, int kT>
+  struct K {
+    static void run(const GemmArgs& a, int64_t r, int64_t t) { tile_legacy<Tr, kR, kT>(a, r, t); }
+  };
+};
+template <int kR, int kT>
+struct Q4KK {
+  static void run(const GemmArgs& a, int64_t r, int64_t t) {
+    tile_qk45<false, BlockQ4_K, kR, kT>(a, r, t);
+  }
+};
+template <int kR, int kT>
+struct Q5KK {
+  static void run(const GemmArgs& a, int64_t r, int64_t t) {
+    tile_qk45<true, BlockQ5_K, kR, kT>(a, r, t);
+  }
+};
+template <int kR, int kT>
+struct Q6KK {
+  static void run(const GemmArgs& a, int64_t r, int64_t t) { tile_q6_k<kR, kT>(a, r, t); }
+};
+template <typename L>
+struct FloatK {
+  template <int kR, int kT>
+  struct K {
+    static void run(const GemmArgs& a, int64_t r, int64_t t) { tile_float<L, kR, kT>(a, r, t); }
+  };
+};
+
+// Tile shapes (rows x tokens). Decode (one token) uses kGemvRows rows per step.
+#if ZTSLM_X86_AVX512
+constexpr int kLegacyR = 4, kLegacyT = 4;
+constexpr int kKR = 4, kKT = 2;
+constexpr int kFloatR = 4, kFloatT = 4;
+#else
+constexpr int kLegacyR = 4, kLegacyT = 2;
+constexpr int kKR = 2, kKT = 2;
+constexpr int kFloatR = 3, kFloatT = 3;
+#endif
+constexpr int kGemvRows = 4;
+
+template <template <int, int> class K, int kR, int kT>
+void run_kernel(const GemmArgs& a) {
+  if (a.n_tokens == 1) {
+    run_tiles<K, kGemvRows, 1>(a);
+  } else {
+    run_tiles<K, kR, kT>(a);
+  }
+}
+
+bool gemm_impl(TensorType type, const GemmArgs& a) {
+  switch (type) {
+    case TensorType::kQ4_0: run_kernel<LegacyK<Q4_0Traits>::K, kLegacyR, kLegacyT>(a); return true;
+    case TensorType::kQ5_0: run_kernel<LegacyK<Q5_0Traits>::K, kLegacyR, kLegacyT>(a); return true;
+    case TensorType::kQ8_0: run_kernel<LegacyK<Q8_0Traits>::K, kLegacyR, kLegacyT>(a); return true;
+    case TensorType::kQ4_1: run_kernel<LegacyK<Q4_1Traits>::K, kLegacyR, kLegacyT>(a); return true;
+    case TensorType::kQ5_1: run_kernel<LegacyK<Q5_1Traits>::K, kLegacyR, kLegacyT>(a); return true;
+    case TensorType::kQ4_K: run_kernel<Q4KK, kKR, kKT>(a); return true;
+    case TensorType::kQ5_K: run_kernel<Q5KK, kKR, kKT>(a); return true;
+    case TensorType::kQ6_K: run_kernel<Q6KK, kKR, kKT>(a); return true;
+    case TensorType::kF32: run_kernel<FloatK<F32Load>::K, kFloatR, kFloatT>(a); return true;
+    case TensorType::kF16: run_kernel<FloatK<F16Load>::K, kFloatR, kFloatT>(a); return true;
+    case TensorType::kBF16: run_kernel<FloatK<BF16Load>::K, kFloatR, kFloatT>(a); return true;
+    default: return false;
+  }
+}
+
+// ---- activation conversion (bit-identical to engine/quant) ----
+
+inline __m256 abs_ps(__m256 v) { return _mm256_andnot_ps(_mm256_set1_ps(-0.0f), v); }
+
+inline float hmax(__m256 v) {
+  __m128 m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+  m = _mm_max_ss(m, _mm_movehdup_ps(m));
+  return _mm_cvtss_f32(m);
+}
+
+// Rounds x * mul to nearest even integers (exactly like nearbyint of the scalar product) and
+// packs 32 of them to int8 in element order.
+inline __m256i quantize32(const __m256 v[4], __m256 mul, __m256i* sums) {
+  __m256i q[4];
+  for (int k = 0; k < 4; ++k) {
+    q[k] = _mm256_cvtps_epi32(
+        _mm256_round_ps(_mm256_mul_ps(v[k], mul), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+  }
+  if (sums != nullptr) {
+    *sums = _mm256_add_epi32(_mm256_add_epi32(q[0], q[1]), _mm256_add_epi32(q[2], q[3]));
+  }
+  const __m256i p01 = _mm256_packs_epi32(q[0], q[1]);
+  const __m256i p23 = _mm256_packs_epi32(q[2], q[3]);
+  const __m256i p = _mm256_packs_epi16(p01, p23);
+  // packs interleave the 128-bit lanes: restore element order.
+  return _mm256_permutevar8x32_epi32(p, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+}
+
+template <bool kQ8_1>
+void convert_q8_legacy(const float* x, std::byte* out, int64_t n) {
+  for (int64_t b = 0; b < n / kQK; ++b, x += kQK) {
+    __m256 v[4];
+    __m256 mx = _mm256_setzero_ps();
+    for (int k = 0; k < 4; ++k) {
+      v[k] = _mm256_loadu_ps(x + 8 * k);
+      mx = _mm256_max_ps(mx, abs_ps(v[k]));
+    }
+    const float amax = hmax(mx);
+    const float d = amax / 127.0f;
+    const float id = amax != 0.0f ? 127.0f / amax : 0.0f;
+    __m256i sums;
+    const __m256i q = quantize32(v, _mm256_set1_ps(id), kQ8_1 ? &sums : nullptr);
+    if constexpr (kQ8_1) {
+      auto* y = reinterpret_cast<BlockQ8_1*>(out) + b;
+      y->d = f16_from_f32(d);
+      y->s = f16_from_f32(d * static_cast<float>(hsum_i32(sums)));
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(y->qs), q);
+    } else {
+      auto* y = reinterpret_cast<BlockQ8_0*>(out) + b;
+      y->d = f16_from_f32(d);
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(y->qs), q);
+    }
+  }
+}
+
+void convert_q8_k(const float* x, std::byte* out, int64_t n) {
+  for (int64_t b = 0; b < n / kQK_K; ++b, x += kQK_K) {
+    auto* y = reinterpret_cast<BlockQ8_K*>(out) + b;
+    __m256 mx = _mm256_setzero_ps();
+    for (int k = 0; k < kQK_K; k += 8) mx = _mm256_max_ps(mx, abs_ps(_mm256_loadu_ps(x + k)));
+    const float amax = hmax(mx);
+    if (amax == 0.0f) {
+      std::memset(y, 0, sizeof(BlockQ8_K));
+      continue;
+    }
+    int first = 0;  // the first element of largest magnitude keeps its sign (§3.3)
+    while (std::fabs(x[first]) != amax) ++first;
+    const float iscale = -127.0f / x[first];
+    const __m256 mul = _mm256_set1_ps(iscale);
+    for (int c = 0; c < kQK_K / 32; ++c) {
+      __m256 v[4];
+      for (int k = 0; k < 4; ++k) v[k] = _mm256_loadu_ps(x + 32 * c + 8 * k);
+      __m256i q = quantize32(v, mul, nullptr);
+      q = _mm256_min_epi8(q, _mm256_set1_epi8(127));
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(y->qs + 32 * c), q);
+      // bsums of the two 16-element groups of this chunk.
+      const __m256i s16 = _mm256_maddubs_epi16(_mm256_set1_epi8(1), q);
+      const __m256i s32 = _mm256_madd_epi16(s16, _mm256_set1_epi16(1));
+      y->bsums[2 * c] = static_cast<int16_t>(hsum_i32_128(_mm256_castsi256_si128(s32)));
+      y->bsums[2 * c + 1] = static_cast<int16_t>(hsum_i32_128(_mm256_extracti128_si256(s32, 1)));
+    }
+    y->d = 1.0f / iscale;
+  }
+}
+
+void convert_f16(const float* x, std::byte* out, int64_t n) {
+  auto* y = reinterpret_cast<uint16_t*>(out);
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m256 v = _mm256_loadu_ps(x + i);
+    const __m128i h = _mm256_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT);
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(y + i), h);
+    // F16C keeps NaN payloads; the reference maps every NaN to 0x7E00 | sign.
+    if (_mm256_movemask_ps(_mm256_cmp_ps(v, v, _CMP_UNORD_Q)) != 0) {
+      for (int64_t k = i; k < i + 8; ++k) y[k] = f16_from_f32(x[k]);
+    }
+  }
+  for (; i < n; ++i) y[i] = f16_from_f32(x[i]);
+}
+
+void convert_bf16(const float* x, std::byte* out, int64_t n) {
+  auto* y = reinterpret_cast<uint16_t*>(out);
+  int64_t i = 0;
+  const __m256i bias = _mm256_set1_epi32(0x7FFF);
+  const __m256i one = _mm256_set1_epi32(1);
+  for (; i + 8 <= n; i += 8) {
+    const __m256 v = _mm256_loadu_ps(x + i);
+    const __m256i bits = _mm256_castps_si256(v);
+    const __m256i lsb = _mm256_and_si256(_mm256_srli_epi32(bits, 16), one);
+    __m256i r = _mm256_srli_epi32(_mm256_add_epi32(_mm256_add_epi32(bits, bias), lsb), 16);
+    const __m256i nan = _mm256_or_si256(_mm256_srli_epi32(bits, 16), _mm256_set1_epi32(0x40));
+    r = _mm256_blendv_epi8(r, nan, _mm256_castps_si256(_mm256_cmp_ps(v, v, _CMP_UNORD_Q)));
+    const __m128i packed = _mm_packus_epi32(_mm256_castsi256_si128(r), _mm256_extracti128_si256(r, 1));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(y + i), packed);
+  }
+  for (; i < n; ++i) y[i] = bf16_from_f32(x[i]);
+}
+
+bool convert_impl(TensorType act_type, const float* x, int64_t n, std::byte* out) {
+  switch (act_type) {
+    case TensorType::kQ8_0: convert_q8_legacy<false>(x, out, n); return true;
+    case TensorType::kQ8_1: convert_q8_legacy<true>(x, out, n); return true;
+    case TensorType::kQ8_K: convert_q8_k(x, out, n); return true;
+    case TensorType::kF16: convert_f16(x, out, n); return true;
+    case TensorType::kBF16: convert_bf16(x, out, n); return true;
+    default: return false;  // F32: nothing to convert
+  }
+}
+
+// ---- small F32 vector kernels ----
+
+float dot_f32_impl(const float* a, const float* b, int64_t n) {
+  VecF acc0 = vzero(), acc1 = vzero();
+  int64_t i = 0;
+  for (; i + 2 * kVecF <= n; i += 2 * kVecF) {
+    acc0 = vfma(vload_f32(a + i), vload_f32(b + i), acc0);
+    acc1 = vfma(vload_f32(a + i + kVecF), vload_f32(b + i + kVecF), acc1);
+  }
+  for (; i + kVecF <= n; i += kVecF) acc0 = vfma(vload_f32(a + i), vload_f32(b + i), acc0);
+  float s = vhsum(acc0) + vhsum(acc1);
+  for (; i < n; ++i) s += a[i] * b[i];
+  return s;
+}
+
+void axpy_f32_impl(float alpha, const float* x, float* y, int64_t n) {
+  int64_t i = 0;
+  const __m256 av = _mm256_set1_ps(alpha);
+  for (; i + 8 <= n; i += 8) {
+    _mm256_storeu_ps(y + i, _mm256_fmadd_ps(av, _mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i)));
+  }
+  for (; i < n; ++i) y[i] += alpha * x[i];
+}
+
+}  // namespace
+}  // namespace ztslm::engine::internal
