@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
+#include <algorithm>
 #include <cstring>
 #include <limits>
 #include <utility>
@@ -250,7 +251,7 @@ std::vector<std::byte> Writer::serialize() const {
     if (p.fill) {
       p.fill(std::span<std::byte>(out.data() + at, static_cast<size_t>(p.info.n_bytes)));
     } else {
-      std::memcpy(out.data() + at, p.bytes.data(), p.bytes.size());
+      std::copy(p.bytes.begin(), p.bytes.end(), out.begin() + static_cast<ptrdiff_t>(at));
     }
     out.resize(out.size() + padding_after(p.info.n_bytes, alignment_), std::byte{0});
   }

@@ -1,4 +1,5 @@
 // Reader tests against the shared model and vocabulary files (../shared/testdata).
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <string>
@@ -187,11 +188,14 @@ TEST(GgufReaderTest, LargeVocabParsesQuickly) {
 #endif
 }
 
-// Every model file re-serialises to its canonical form, which parses equal; for files written
-// by gguf-py/llama-quantize the canonical form is byte-identical up to the data section end.
+// Every shared file re-serialises to its canonical form, which parses equal and is
+// byte-identical to the original file.
 TEST(GgufReaderTest, SharedFilesRoundTrip) {
   ZTSLM_REQUIRE_SHARED();
-  for (const char* rel : {"models/tiny-llama-spm-Q4_K_M.gguf", "vocab/ggml-vocab-llama-spm.gguf"}) {
+  std::vector<std::string> files;
+  for (const ModelCase& c : kModels) files.push_back(std::string("models/") + c.file);
+  for (const VocabCase& c : kVocabs) files.push_back(std::string("vocab/") + c.file);
+  for (const std::string& rel : files) {
     SCOPED_TRACE(rel);
     auto mapped = MappedFile::open(testdata_path(rel));
     ASSERT_THAT(mapped, IsOk());
@@ -201,6 +205,9 @@ TEST(GgufReaderTest, SharedFilesRoundTrip) {
     auto again = parse(canonical);
     ASSERT_THAT(again, IsOk());
     EXPECT_TRUE(*again == *first);
+    // gguf-py and llama-quantize write exactly our canonical form: byte-identical output.
+    ASSERT_EQ(canonical.size(), mapped->size());
+    EXPECT_TRUE(std::equal(canonical.begin(), canonical.end(), mapped->bytes().begin()));
   }
 }
 
