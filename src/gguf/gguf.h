@@ -172,8 +172,13 @@ struct File {
 bool operator==(const File& a, const File& b);
 
 // `parse` validates `file` as a GGUF v2/v3 container and returns its metadata and tensor table.
-// Tensor data is not copied: the result views `file`. Returns kMalformed for a structural defect
-// and kResourceExhausted when `limits` are exceeded; messages name the key or tensor.
+// Tensor data is not copied: the result views `file`, which must outlive it. Beyond the grammar
+// it checks: unique non-empty UTF-8 keys and tensor names (< 64 bytes), known tensor types,
+// whole blocks per row, the strict offset rule of ENGINE.md §1.4, every tensor inside the file,
+// and the well-known tokenizer keys (tokens a string array; scores/token_type of its length; u32
+// special token ids < n_tokens). Returns kMalformed for a structural or semantic defect and
+// kResourceExhausted when `limits` are exceeded; messages name the key or tensor. Never
+// allocates more than a small multiple of `file.size()` (bounded by `limits`).
 Result<File> parse(std::span<const std::byte> file, const Limits& limits = Limits());
 
 }  // namespace ztslm::gguf
