@@ -88,6 +88,9 @@ inline __m256i dot_scaled(__m256i acc, __m256i u, __m256i s, __m256i scale16) {
 #endif
 }
 
+// Exact F16 -> F32 widening with F16C (same value as f32_from_f16).
+inline float fp16(uint16_t h) { return _cvtsh_ss(h); }
+
 inline __m256i load256(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
 inline __m128i load128(const void* p) { return _mm_loadu_si128(static_cast<const __m128i*>(p)); }
 
@@ -190,11 +193,11 @@ void tile_legacy(const GemmArgs& a, int64_t r, int64_t t) {
     __m256 dx[kR];
     for (int i = 0; i < kR; ++i) {
       u[i] = Tr::unpack(w[i][b]);
-      dx[i] = _mm256_set1_ps(f32_from_f16(w[i][b].d));
+      dx[i] = _mm256_set1_ps(fp16(w[i][b].d));
     }
     for (int j = 0; j < kT; ++j) {
       const __m256i yv = load256(x[j][b].qs);
-      const __m256 dy = _mm256_set1_ps(f32_from_f16(x[j][b].d));
+      const __m256 dy = _mm256_set1_ps(fp16(x[j][b].d));
       __m256i corr = _mm256_setzero_si256();
       if constexpr (Tr::kOffset != 0) {
         corr = _mm256_mullo_epi32(dot_u7s8(_mm256_setzero_si256(), ones8, yv),
@@ -210,7 +213,7 @@ void tile_legacy(const GemmArgs& a, int64_t r, int64_t t) {
         if constexpr (Tr::kOffset != 0) p = _mm256_sub_epi32(p, corr);
         acc[i][j] = _mm256_fmadd_ps(_mm256_mul_ps(dx[i], dy), _mm256_cvtepi32_ps(p), acc[i][j]);
         if constexpr (Tr::kHasMin) {
-          macc[i][j] += f32_from_f16(w[i][b].m) * f32_from_f16(x[j][b].s);
+          macc[i][j] += fp16(w[i][b].m) * fp16(x[j][b].s);
         }
       }
     }
@@ -299,8 +302,8 @@ void tile_qk45(const GemmArgs& a, int64_t r, int64_t t) {
       const float yd = x[j][b].d;
       for (int i = 0; i < kR; ++i) {
         const __m256i msum = _mm256_madd_epi16(bs, mins_pairs(mn[i]));
-        const float d = f32_from_f16(w[i][b].d) * yd;
-        const float dmin = f32_from_f16(w[i][b].dmin) * yd;
+        const float d = fp16(w[i][b].d) * yd;
+        const float dmin = fp16(w[i][b].dmin) * yd;
         acc[i][j] = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(isum[i][j]), acc[i][j]);
         acc[i][j] = _mm256_fnmadd_ps(_mm256_set1_ps(dmin), _mm256_cvtepi32_ps(msum), acc[i][j]);
       }
@@ -382,7 +385,7 @@ void tile_q6_k(const GemmArgs& a, int64_t r, int64_t t) {
       for (int i = 0; i < kR; ++i) {
         // The stored values are a + 32: subtract 32 * sum_k scale_k * bsums_k.
         const __m256i corr = _mm256_slli_epi32(_mm256_madd_epi16(bs, sc16[i]), 5);
-        const float d = f32_from_f16(w[i][b].d) * yd;
+        const float d = fp16(w[i][b].d) * yd;
         acc[i][j] = _mm256_fmadd_ps(_mm256_set1_ps(d),
                                     _mm256_cvtepi32_ps(_mm256_sub_epi32(isum[i][j], corr)),
                                     acc[i][j]);
