@@ -526,7 +526,7 @@ struct FloatK {
 // Tile shapes (rows x tokens). Decode (one token) uses kGemvRows rows per step.
 #if ZTSLM_X86_AVX512
 constexpr int kLegacyR = 4, kLegacyT = 4;
-constexpr int kKR = 4, kKT = 2;
+constexpr int kKR = 2, kKT = 4;
 constexpr int kFloatR = 4, kFloatT = 4;
 #else
 constexpr int kLegacyR = 4, kLegacyT = 2;
