@@ -9,6 +9,7 @@ namespace ztslm::engine::tokenizer {
 namespace {
 
 constexpr std::string_view kSpmSpace = "\xE2\x96\x81";  // U+2581, SPM's visible space
+constexpr size_t kMaxTextBytes = size_t{1} << 28;  // SPM words grow 3x; indices stay < 2^31
 
 // Length of the UTF-8 sequence announced by lead byte `c` (a stray continuation byte counts 1).
 size_t utf8_lead_len(char c) {
@@ -181,6 +182,10 @@ Status Tokenizer::split_special(std::string_view text, bool parse_special) {
 Result<std::vector<TokenId>> Tokenizer::encode(std::string_view text, bool add_special,
                                                bool parse_special, size_t max_tokens) {
   const Vocab& v = *vocab_;
+  // SECURITY: symbol indices are int32; far larger than any prompt the server admits.
+  if (text.size() > kMaxTextBytes) {
+    return Status::resource_exhausted("text of {} bytes exceeds limit {}", text.size(), kMaxTextBytes);
+  }
   std::vector<TokenId> out;
   ZTSLM_TRY(split_special(text, parse_special));
   if (add_special && v.add_bos()) out.push_back(v.bos());

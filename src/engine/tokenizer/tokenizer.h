@@ -27,7 +27,8 @@ class Tokenizer final {
   // Encodes `text` (any bytes; invalid UTF-8 is handled as §5.2/§5.4 say). `add_special` adds
   // BOS/EOS as the vocab asks; `parse_special` turns CONTROL/UNKNOWN token texts into their ids
   // (USER_DEFINED ones always are). kResourceExhausted when more than `max_tokens` ids would be
-  // produced; kFailedPrecondition when an SPM vocab lacks a byte-fallback token that is needed.
+  // produced or `text` exceeds 256 MiB; kFailedPrecondition when an SPM vocab lacks a
+  // byte-fallback token that is needed.
   Result<std::vector<TokenId>> encode(std::string_view text, bool add_special, bool parse_special,
                                       size_t max_tokens);
 

@@ -152,7 +152,6 @@ class Vocab final {
   std::array<TokenId, 256> bpe_byte_symbol_{};
   std::array<TokenId, 256> raw_byte_token_{};
 
-  friend class VocabBuilder;
 };
 
 // The GPT-2 byte-to-unicode map of §5.4: the UTF-8 text of the code point that stands for `b`.
