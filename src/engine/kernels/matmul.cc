@@ -27,17 +27,25 @@ uint64_t read_xcr0() {
   return (static_cast<uint64_t>(hi) << 32) | lo;
 }
 
+// CPUID feature bits (Intel SDM vol. 2A, CPUID). Read directly rather than through
+// __builtin_cpu_supports, whose feature names differ between GCC and clang.
+bool cpuid_bit(uint32_t leaf, uint32_t subleaf, int reg, int bit) {
+  uint32_t r[4] = {0, 0, 0, 0};
+  if (__get_cpuid_count(leaf, subleaf, &r[0], &r[1], &r[2], &r[3]) == 0) return false;
+  return (r[reg] >> bit) & 1u;
+}
+constexpr int kEbx = 1, kEcx = 2;
+
 Isa probe_isa() {
-  __builtin_cpu_init();
   const uint64_t xcr0 = read_xcr0();
   const bool os_avx = (xcr0 & 0x6) == 0x6;       // XMM and YMM state
   const bool os_avx512 = (xcr0 & 0xE6) == 0xE6;  // plus opmask, ZMM_Hi256, Hi16_ZMM
-  const bool avx2 = os_avx && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-                    __builtin_cpu_supports("f16c");
+  const bool fma = cpuid_bit(1, 0, kEcx, 12), f16c = cpuid_bit(1, 0, kEcx, 29);
+  const bool avx2 = os_avx && fma && f16c && cpuid_bit(7, 0, kEbx, 5);
   if (!avx2) return Isa::kScalar;
-  const bool avx512 = os_avx512 && __builtin_cpu_supports("avx512f") &&
-                      __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
-                      __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vnni");
+  const bool avx512 = os_avx512 && cpuid_bit(7, 0, kEbx, 16) /* F */ &&
+                      cpuid_bit(7, 0, kEbx, 17) /* DQ */ && cpuid_bit(7, 0, kEbx, 30) /* BW */ &&
+                      cpuid_bit(7, 0, kEbx, 31) /* VL */ && cpuid_bit(7, 0, kEcx, 11) /* VNNI */;
   return avx512 ? Isa::kAvx512 : Isa::kAvx2;
 }
 
