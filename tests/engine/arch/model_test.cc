@@ -199,6 +199,7 @@ struct FileCase {
   double median;
   double min_top1;
   int min_greedy_identical;  // of 4 prompts
+  double greedy_max_abs;     // chosen-token logits while the greedy sequences agree
 };
 
 class ReferenceTest : public ::testing::TestWithParam<FileCase> {};
@@ -219,29 +220,31 @@ TEST_P(ReferenceTest, MatchesLlamaCpp) {
   EXPECT_LE(st.median_pos_max, c.median);
   EXPECT_GE(st.top1_agree, c.min_top1);
   EXPECT_GE(st.greedy_identical, c.min_greedy_identical);
-  EXPECT_LE(st.greedy_max_abs, c.max_abs);
+  EXPECT_LE(st.greedy_max_abs, c.greedy_max_abs);
 }
 
 INSTANTIATE_TEST_SUITE_P(
     Files, ReferenceTest,
-    // Measured with the avx512 kernels (max / median / top-1 / greedy identical); the scalar
-    // and avx2 kernels give the same to within the bounds, except 256-Q6_K greedy 3 of 4
-    // (a near-tie), and greedy logits up to 0.10 on 256-Q4_K_M.
-    //   F16 7.8e-3 / 2.8e-3 / 100% / 4 of 4 (greedy logits 8.7e-3);
-    //   Q8_0 0.20 / 1.9e-6 / 99.3% / 4; Q4_0 3.8e-6 / 1.9e-6 (greedy 4.6e-3) / 100% / 4;
-    //   Q4_K_M (Q5_0+Q8_0) 0.025 / 1.9e-6 / 100% / 4; 256-Q4_K_M 0.071 / 3.8e-6 / 100% / 4;
-    //   256-Q6_K 0.25 / 3.8e-6 / 100% / 4.
+    // Measured (max / median / top-1 / greedy identical / greedy logit max) with the scalar,
+    // avx2 and avx512 kernels (ZTSLM_ISA); each bound is the worst of the three plus ~40 %:
+    //   F16        7.5e-3 / 2.8e-3 / 100 % / 4 / 5.5e-3
+    //   Q8_0       0.201  / 1.9e-6 / 99.3 % / 4 / 0.122   (avx512: exact, 0)
+    //   Q4_0       0.035  / 1.9e-6 / 100 % / 4 / 0.072   (scalar: 3.8e-6)
+    //   Q4_K_M     0.025  / 1.9e-6 / 100 % / 4 / 3.8e-6  (Q5_0 + Q8_0 tensors; SIMD: exact)
+    //   256-Q4_K_M 0.096  / 3.8e-6 / 100 % / 3 / 0.30    (one near-tie flips a greedy step)
+    //   256-Q6_K   0.263  / 3.8e-6 / 100 % / 3 / 0.165
     // The medians show the activation quantisation is reproduced; the maxima are rare
-    // round-to-nearest flips of one activation, amplified by the random models.
-    ::testing::Values(FileCase{"tiny-llama-spm-F32.json", 1e-4, 1e-4, 1.0, 4},
-                      FileCase{"tiny-llama3-bpe-F32.json", 1e-4, 1e-4, 1.0, 4},
-                      FileCase{"tiny-qwen2-F32.json", 1e-4, 1e-4, 1.0, 4},
-                      FileCase{"tiny-llama-spm-F16.json", 0.015, 0.005, 1.0, 4},
-                      FileCase{"tiny-llama-spm-Q8_0.json", 0.3, 1e-4, 0.98, 4},
-                      FileCase{"tiny-llama-spm-Q4_0.json", 0.01, 1e-4, 1.0, 4},
-                      FileCase{"tiny-llama-spm-Q4_K_M.json", 0.05, 1e-4, 1.0, 4},
-                      FileCase{"tiny-llama-spm-256-Q4_K_M.json", 0.12, 1e-4, 1.0, 4},
-                      FileCase{"tiny-llama-spm-256-Q6_K.json", 0.35, 1e-4, 1.0, 3}),
+    // round-to-nearest flips of one activation, amplified by the random models. All are far
+    // below the 1.5 / 0.8 an F32-activation engine needs.
+    ::testing::Values(FileCase{"tiny-llama-spm-F32.json", 1e-4, 1e-4, 1.0, 4, 1e-4},
+                      FileCase{"tiny-llama3-bpe-F32.json", 1e-4, 1e-4, 1.0, 4, 1e-4},
+                      FileCase{"tiny-qwen2-F32.json", 1e-4, 1e-4, 1.0, 4, 1e-4},
+                      FileCase{"tiny-llama-spm-F16.json", 0.012, 0.004, 1.0, 4, 0.012},
+                      FileCase{"tiny-llama-spm-Q8_0.json", 0.3, 1e-4, 0.98, 4, 0.2},
+                      FileCase{"tiny-llama-spm-Q4_0.json", 0.05, 1e-4, 1.0, 4, 0.1},
+                      FileCase{"tiny-llama-spm-Q4_K_M.json", 0.04, 1e-4, 1.0, 4, 0.04},
+                      FileCase{"tiny-llama-spm-256-Q4_K_M.json", 0.15, 1e-4, 1.0, 3, 0.4},
+                      FileCase{"tiny-llama-spm-256-Q6_K.json", 0.35, 1e-4, 1.0, 3, 0.25}),
     [](const ::testing::TestParamInfo<FileCase>& param_info) {
       std::string n = param_info.param.json;
       n = n.substr(0, n.size() - 5);
