@@ -5,8 +5,10 @@
 #define ZTSLM_X86_AVX512 1
 // GCC 12's AVX-512 headers build some intrinsics from _mm512_undefined_*(), which
 // -Wuninitialized reports inside the headers; the values are never read.
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 #include "engine/kernels/x86/kernels_impl.h"
 
 namespace ztslm::engine::internal {
