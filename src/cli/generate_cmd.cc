@@ -13,6 +13,7 @@
 #include "cli/engine_setup.h"
 #include "core/utf8.h"
 #include "engine/chat/chat_template.h"
+#include "engine/chat_prompt.h"
 #include "engine/sampler/sampler.h"
 #include "engine/sampler/stop_matcher.h"
 #include "engine/session.h"
@@ -92,9 +93,8 @@ Result<std::vector<int32_t>> build_prompt(const GenerateArgs& a, const LoadedMod
     template_or_name = std::string(*t);
   }
   ZTSLM_ASSIGN_OR_RETURN(const engine::ChatFormat format, engine::detect_chat_format(template_or_name));
-  ZTSLM_ASSIGN_OR_RETURN(const engine::ChatPrompt rendered,
-                         engine::render_chat(format, messages, /*add_generation_prompt=*/true));
-  return engine::tokenizer::tokenize(vocab, rendered.text, /*add_special=*/true, /*parse_special=*/true, max_tokens);
+  engine::tokenizer::Tokenizer tok(vocab);
+  return engine::tokenize_chat(tok, format, messages, /*add_generation_prompt=*/true, max_tokens);
 }
 
 int run_generate(const GenerateArgs& a) {

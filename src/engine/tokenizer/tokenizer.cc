@@ -133,7 +133,19 @@ void clean_spaces_in_place(std::string& text) {
 // ---------------------------------------------------------------------------------------------
 // Encoding
 
-Status Tokenizer::split_special(std::string_view text, bool parse_special) {
+namespace {
+// True when [pos, pos + n) intersects one of the sorted, disjoint `spans`.
+bool overlaps(std::span<const TextSpan> spans, size_t pos, size_t n) {
+  for (const TextSpan& sp : spans) {
+    if (sp.begin >= pos + n) return false;
+    if (sp.end > pos && sp.begin < sp.end) return true;
+  }
+  return false;
+}
+}  // namespace
+
+Status Tokenizer::split_special(std::string_view text, bool parse_special,
+                                std::span<const TextSpan> untrusted) {
   fragments_.clear();
   if (!text.empty()) fragments_.push_back({kNoToken, 0, text.size()});
   const Vocab& v = *vocab_;
@@ -151,9 +163,16 @@ Status Tokenizer::split_special(std::string_view text, bool parse_special) {
       }
       size_t offset = f.offset;
       size_t length = f.length;
+      size_t search = offset;
       while (length > 0) {
-        const size_t match = text.substr(0, offset + length).find(needle, offset);
+        const size_t match = text.substr(0, offset + length).find(needle, search);
         if (match == std::string_view::npos) break;
+        if (overlaps(untrusted, match, needle.size())) {
+          // SECURITY: special-token text inside untrusted content stays plain text, so a user
+          // cannot forge a role marker or control token through their message.
+          search = match + 1;
+          continue;
+        }
         any = true;
         size_t left_len = match - offset;
         if ((attrs & kAttrLstrip) != 0) {
@@ -171,6 +190,7 @@ Status Tokenizer::split_special(std::string_view text, bool parse_special) {
         }
         offset = right_off;
         length = right_len;
+        search = offset;
       }
       if (length > 0) fragments_next_.push_back({kNoToken, offset, length});
     }
@@ -181,13 +201,32 @@ Status Tokenizer::split_special(std::string_view text, bool parse_special) {
 
 Result<std::vector<TokenId>> Tokenizer::encode(std::string_view text, bool add_special,
                                                bool parse_special, size_t max_tokens) {
+  return encode_impl(text, add_special, parse_special, {}, max_tokens);
+}
+
+Result<std::vector<TokenId>> Tokenizer::encode_with_untrusted(std::string_view text,
+                                                              std::span<const TextSpan> untrusted,
+                                                              bool add_special, size_t max_tokens) {
+  for (size_t i = 0; i < untrusted.size(); ++i) {
+    const TextSpan& sp = untrusted[i];
+    if (sp.begin > sp.end || sp.end > text.size() || (i > 0 && sp.begin < untrusted[i - 1].end)) {
+      return Status::invalid_argument("untrusted span {} is not a sorted range inside the text", i);
+    }
+  }
+  return encode_impl(text, add_special, /*parse_special=*/true, untrusted, max_tokens);
+}
+
+Result<std::vector<TokenId>> Tokenizer::encode_impl(std::string_view text, bool add_special,
+                                                    bool parse_special,
+                                                    std::span<const TextSpan> untrusted,
+                                                    size_t max_tokens) {
   const Vocab& v = *vocab_;
   // SECURITY: symbol indices are int32; far larger than any prompt the server admits.
   if (text.size() > kMaxTextBytes) {
     return Status::resource_exhausted("text of {} bytes exceeds limit {}", text.size(), kMaxTextBytes);
   }
   std::vector<TokenId> out;
-  ZTSLM_TRY(split_special(text, parse_special));
+  ZTSLM_TRY(split_special(text, parse_special, untrusted));
   if (add_special && v.add_bos()) out.push_back(v.bos());
   bool prev_special = true;  // the start counts as "after a special token" for the SPM prefix
   for (const Fragment& f : fragments_) {

@@ -18,6 +18,12 @@
 
 namespace ztslm::engine::tokenizer {
 
+// A byte range [begin, end) of a text.
+struct TextSpan {
+  size_t begin = 0;
+  size_t end = 0;
+};
+
 // A tokenizer session: reusable scratch buffers for encoding. Not thread-safe; `vocab` must
 // outlive it.
 class Tokenizer final {
@@ -31,6 +37,15 @@ class Tokenizer final {
   // byte-fallback token that is needed.
   Result<std::vector<TokenId>> encode(std::string_view text, bool add_special, bool parse_special,
                                       size_t max_tokens);
+
+  // Encodes a rendered chat prompt: special-token text is parsed everywhere except inside the
+  // `untrusted` spans (message content: sorted, disjoint, inside `text`), where no special token
+  // of any kind is recognised. Raw text on both sides of a span boundary is tokenised as one
+  // fragment, so benign content tokenises exactly as with parse_special = true.
+  // kInvalidArgument for spans that are unsorted, overlapping or outside `text`.
+  Result<std::vector<TokenId>> encode_with_untrusted(std::string_view text,
+                                                     std::span<const TextSpan> untrusted,
+                                                     bool add_special, size_t max_tokens);
 
  private:
   struct Fragment {
@@ -53,7 +68,11 @@ class Tokenizer final {
     size_t size;
   };
 
-  Status split_special(std::string_view text, bool parse_special);
+  Result<std::vector<TokenId>> encode_impl(std::string_view text, bool add_special,
+                                           bool parse_special, std::span<const TextSpan> untrusted,
+                                           size_t max_tokens);
+  Status split_special(std::string_view text, bool parse_special,
+                       std::span<const TextSpan> untrusted);
   Status encode_spm(std::string_view fragment, bool add_prefix, std::vector<TokenId>& out,
                     size_t max_tokens);
   Status encode_bpe(std::string_view fragment, std::vector<TokenId>& out, size_t max_tokens);
