@@ -106,6 +106,9 @@ int run_generate(const GenerateArgs& a) {
   engine::SessionOptions so;
   so.n_ctx = a.n_ctx > 0 ? a.n_ctx : std::min<uint32_t>(hp.n_ctx_train, 4096);
   auto prompt = build_prompt(a, *lm, so.n_ctx);
+  if (!prompt.has_value() && prompt.error().code() == StatusCode::kResourceExhausted) {
+    return fail(Status::out_of_range("prompt does not fit the context of {} tokens (use -c)", so.n_ctx));
+  }
   if (!prompt.has_value()) return fail(prompt.error());
   if (prompt->empty()) return fail(Status::invalid_argument("the prompt is empty"));
   if (prompt->size() + 1 > so.n_ctx) {
