@@ -12,6 +12,13 @@ void register_commands(CLI::App& app) {
   register_generate_command(app);
   register_bench_command(app);
   register_model_commands(app);
+  register_serve_commands(app);
+  register_worker_commands(app);
+  register_keys_commands(app);
+  register_policy_commands(app);
+  register_guard_commands(app);
+  register_audit_commands(app);
+  register_provenance_commands(app);
 }
 
 }  // namespace ztslm::cli

@@ -12,7 +12,14 @@ void register_commands(CLI::App& app);
 
 void register_generate_command(CLI::App& app);
 void register_bench_command(CLI::App& app);
-void register_model_commands(CLI::App& app);
+void register_model_commands(CLI::App& app);       // model inspect|logits|synth
+void register_serve_commands(CLI::App& app);       // serve
+void register_worker_commands(CLI::App& app);      // worker (internal)
+void register_keys_commands(CLI::App& app);        // keys create|list|revoke
+void register_policy_commands(CLI::App& app);      // policy eval|test|check
+void register_guard_commands(CLI::App& app);       // scan, guard train|eval
+void register_audit_commands(CLI::App& app);       // audit verify|tail
+void register_provenance_commands(CLI::App& app);  // model sign|verify
 
 // Exit code set by the command that ran (0 when none set one).
 int last_exit_code();

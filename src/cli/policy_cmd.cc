@@ -1,0 +1,8 @@
+// `ztslm policy` commands (registered from commands.cc).
+#include "cli/commands.h"
+
+namespace ztslm::cli {
+
+void register_policy_commands(CLI::App& app) { (void)app; }
+
+}  // namespace ztslm::cli

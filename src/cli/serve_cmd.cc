@@ -1,0 +1,8 @@
+// `ztslm serve` commands (registered from commands.cc).
+#include "cli/commands.h"
+
+namespace ztslm::cli {
+
+void register_serve_commands(CLI::App& app) { (void)app; }
+
+}  // namespace ztslm::cli
