@@ -32,6 +32,13 @@ constexpr Shape kShapes[] = {
     {"qwen25_ffn_up_4864x896", 4864, 896},
     {"qwen25_ffn_down_896x4864", 896, 4864},
 };
+// Matrices far larger than the last-level cache, for GEMV only: a decode step streams every
+// weight from DRAM, which the cache-resident shapes above do not show (an output projection
+// of SmolLM2 is 49152 x 576, a Llama-3.2-1B FFN row is 8192 wide).
+constexpr Shape kDramShapes[] = {
+    {"dram_65536x576", 65536, 576},
+    {"dram_16384x4608", 16384, 4608},
+};
 constexpr TensorType kTypes[] = {TensorType::kQ8_0, TensorType::kQ4_0, TensorType::kQ5_0,
                                  TensorType::kQ4_K, TensorType::kQ6_K, TensorType::kF32,
                                  TensorType::kF16,  TensorType::kQ4_1, TensorType::kQ5_1,
@@ -179,6 +186,14 @@ void register_all() {
         benchmark::RegisterBenchmark(("gemm" + std::to_string(kPrefillTokens) + "/" + suffix).c_str(),
                                      bm_matmul, t, s, isa, kPrefillTokens)
             ->Unit(benchmark::kMillisecond);
+      }
+    }
+    for (const Shape& s : kDramShapes) {
+      if (s.n_cols % block_elems(t) != 0) continue;
+      for (Isa isa : {Isa::kAvx2, Isa::kAvx512}) {
+        const std::string suffix = tn + "/" + s.name + "/" + isa_name(isa);
+        benchmark::RegisterBenchmark(("gemv/" + suffix).c_str(), bm_matmul, t, s, isa, int64_t{1})
+            ->Unit(benchmark::kMicrosecond);
       }
     }
   }
