@@ -1,0 +1,125 @@
+#include "guard/redact.h"
+
+#include <algorithm>
+
+#include "core/secure.h"
+
+namespace ztslm::guard {
+namespace {
+
+// Appends `text[from, to)` with the findings in it applied; stops at a blocking finding.
+// `offset` maps positions in `text` to stream offsets for the reported findings.
+void apply(std::string_view text, size_t from, size_t to, const std::vector<DlpFinding>& findings,
+           const RedactionPolicy& policy, size_t offset, std::string& out,
+           std::vector<DlpFinding>& reported, bool& blocked) {
+  size_t pos = from;
+  for (const DlpFinding& f : findings) {
+    if (f.start < from || f.end > to) continue;
+    const DlpAction action = policy[f.type];
+    reported.push_back({f.type, f.start + offset, f.end + offset});
+    if (action == DlpAction::kFlag) continue;
+    out.append(text.substr(pos, f.start - pos));
+    if (action == DlpAction::kBlock) {
+      blocked = true;
+      return;
+    }
+    out.append(redaction_placeholder(f.type));
+    pos = f.end;
+  }
+  out.append(text.substr(pos, to - pos));
+}
+
+}  // namespace
+
+std::string redaction_placeholder(DlpType type) {
+  std::string s = "[REDACTED:";
+  s.append(dlp_type_name(type));
+  s.push_back(']');
+  return s;
+}
+
+Result<RedactResult> redact(std::string_view text, const RedactionPolicy& policy,
+                            const DlpScanner& scanner) {
+  ZTSLM_ASSIGN_OR_RETURN(DlpScan scan, scanner.scan(text, /*is_final=*/true));
+  RedactResult r;
+  apply(text, 0, text.size(), scan.findings, policy, 0, r.text, r.findings, r.blocked);
+  return r;
+}
+
+StreamRedactor::StreamRedactor(const RedactionPolicy& policy, const DlpScanner& scanner)
+    : policy_(policy), scanner_(scanner) {}
+
+StreamRedactor::~StreamRedactor() {
+  // SECURITY: held-back bytes may be the start of a secret.
+  secure_zero(buf_.data(), buf_.size());
+  secure_zero(ctx_.data(), ctx_.size());
+}
+
+Result<std::string> StreamRedactor::push(std::string_view chunk) {
+  if (blocked_ || finished_) return std::string();
+  buf_.append(chunk);
+  if (buf_.size() <= scanner_.max_window()) return std::string();  // nothing can be emitted yet
+  return step(/*is_final=*/false);
+}
+
+Result<std::string> StreamRedactor::finish() {
+  if (blocked_ || finished_) return std::string();
+  auto out = step(/*is_final=*/true);
+  finished_ = true;
+  return out;
+}
+
+Result<std::string> StreamRedactor::step(bool is_final) {
+  // Scan the left context plus the held bytes. The context is as long as the longest bounded
+  // match, so every candidate that starts in buf_ sees the same left bytes as in a whole-text
+  // scan; candidates that start in the context ended before buf_ (see the cut rule below).
+  std::string scan_text;
+  scan_text.reserve(ctx_.size() + buf_.size());
+  scan_text.append(ctx_);
+  scan_text.append(buf_);
+  ZTSLM_ASSIGN_OR_RETURN(DlpScan scan, scanner_.scan(scan_text, is_final));
+  const size_t c = ctx_.size(), n = scan_text.size();
+  size_t cut = n;
+  if (!is_final) {
+    // Cut rule: hold back the last max_window() bytes (a bounded match ending later cannot
+    // start before the cut), everything from an open token on, and never cut through a
+    // validated candidate or a UTF-8 sequence.
+    const size_t window = scanner_.max_window();
+    cut = n > c + window ? n - window : c;
+    if (scan.open_from < cut) cut = std::max(scan.open_from, c);
+    bool moved = true;
+    while (moved) {
+      moved = false;
+      for (const DlpFinding& f : scan.candidates) {
+        if (f.start < cut && cut < f.end) {
+          cut = std::max(f.start, c);
+          moved = true;
+        }
+      }
+      while (cut > c && cut < n && (static_cast<unsigned char>(scan_text[cut]) & 0xC0) == 0x80) {
+        --cut;
+        moved = true;
+      }
+    }
+  }
+  std::string out;
+  apply(scan_text, c, cut, scan.findings, policy_, base_ - c, out, findings_, blocked_);
+  if (blocked_) {
+    secure_zero(buf_.data(), buf_.size());
+    buf_.clear();
+    return out;
+  }
+  // New context: the last `window` bytes before the cut.
+  const size_t keep = std::min(cut, scanner_.max_window());
+  std::string new_ctx = scan_text.substr(cut - keep, keep);
+  secure_zero(ctx_.data(), ctx_.size());
+  ctx_ = std::move(new_ctx);
+  std::string rest = scan_text.substr(cut);
+  secure_zero(buf_.data(), buf_.size());
+  buf_ = std::move(rest);
+  base_ += cut - c;
+  secure_zero(scan_text.data(), scan_text.size());
+  return out;
+}
+
+}  // namespace ztslm::guard
