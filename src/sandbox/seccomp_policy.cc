@@ -43,6 +43,7 @@ constexpr SyscallRule kWorkerPolicy[] = {
     allow(SCMP_SYS(getrandom),       "sampler seeds"),
     allow(SCMP_SYS(rt_sigreturn),    "signal return"),
     allow(SCMP_SYS(rt_sigprocmask),  "abort, thread creation"),
+    allow(SCMP_SYS(rt_sigaction),    "glibc installs its thread signals at the first pthread_create"),
     allow(SCMP_SYS(set_robust_list), "new threads"),
     allow(SCMP_SYS(rseq),            "new threads (glibc registers rseq)"),
     allow(SCMP_SYS(exit),            "thread exit"),
