@@ -1,0 +1,393 @@
+#include "guard/injection.h"
+
+#include <hs/hs.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+
+#include "core/byte_reader.h"
+#include "core/byte_writer.h"
+#include "core/check.h"
+#include "core/utf8.h"
+#include "guard/decode.h"
+#include "guard/unicode.h"
+
+namespace ztslm::guard {
+namespace {
+
+struct Rule {
+  const char* name;
+  const char* regex;
+};
+
+// Curated tier-1 rules over lower-cased analysis views. Each is a known injection or jailbreak
+// device; the model learns how much each one counts, so a rule may be broad.
+constexpr Rule kRules[] = {
+    {"ignore_previous_instructions",
+     R"((ignore|disregard|forget|skip|override|bypass|neglect|drop)\W+((all|any|the|your|my|these|those|every|previous|prior|above|earlier|preceding|initial|original|system|former|old)\W+){0,4}(instructions?|prompts?|rules?|directions?|guidelines?|context|messages?|commands?|orders?|constraints?|programming))"},
+    {"ignore_everything", R"((ignore|forget|disregard)\W+(everything|all\W+that|what\W+(i|you)))"},
+    {"new_instructions", R"((new|updated|real|actual|true|additional|secret|hidden)\W+(instructions?|task|rules?|directive|objective)\W*:)"},
+    {"system_prompt_request",
+     R"((reveal|show|print|repeat|output|display|tell\W+me|leak|give\W+me|share|write\W+out|spell\W+out|what\W+(is|are|was|were))\W+((\w+\W+){0,4})(system\W+(prompt|message|instructions?)|initial\W+(prompt|instructions?)|hidden\W+(prompt|instructions?)|original\W+(prompt|instructions?)|your\W+(instructions|prompt|rules|guidelines)|pre-?prompt|secret\W+(key|password|word)))"},
+    {"repeat_above", R"((repeat|print|output|copy)\W+(the\W+)?(words|text|everything|all|content)\W+(above|before|prior))"},
+    {"prompt_boundary", R"((beginning|start|top)\W+of\W+(the|this|your)\W+(conversation|prompt|context|document))"},
+    {"dan", R"(\bdan\b|do\W+anything\W+now|\bstan\b|\bdude\b\W+mode|\baim\b\W)"},
+    {"developer_mode", R"((developer|dev|debug|god|admin|sudo|jailbreak|unrestricted|evil)\W+mode)"},
+    {"jailbreak_word", R"(jail\W?br(ea|o)k)"},
+    {"no_restrictions",
+     R"((no|without|free\W+(of|from)|not\W+bound\W+by|ignore\W+(all|any))\W+((\w+\W+){0,2})(ethical|moral|content|safety)?\W*(restrictions|limitations|limits|filters|guidelines|censorship|rules|boundaries|policies|constraints))"},
+    {"unfiltered_persona", R"((unfiltered|uncensored|amoral|unrestricted|unethical|immoral|unbound|rogue)\W+((\w+\W+){0,2})(ai|assistant|model|chatbot|bot|response|version|character|entity))"},
+    {"role_override", R"((you\W+are\W+(now|no\W+longer)|from\W+now\W+on\W+(you|your)|pretend\W+(to\W+be|you\W+are|that)|act\W+as\W+(an?|my|if)|stay\W+in\W+character|you\W+will\W+now\W+(act|be|play)|roleplay\W+as|simulate\W+(an?|being)))"},
+    {"dual_response", R"((answer|respond|reply)\W+(as|in)\W+(both|two)|two\W+(different\W+)?(responses|answers|paragraphs)|\[?(classic|jailbreak|normal|developer)\W+(output|response)\]?)"},
+    {"fake_system_tag", R"((\[(system|admin|developer|instruction)\]|<\|?(system|im_start|im_end|endoftext)\|?>|#{2,}\W*(system|instruction|new\W+instruction)|\bsystem\W*(override|update|message)\W*:))"},
+    {"markdown_exfil", R"(!\[[^\]]{0,64}\]\(https?://)"},
+    {"send_data", R"((send|forward|post|upload|exfiltrate|transmit|email)\W+((\w+\W+){0,5})(to|at)\W+(https?://|\S+@\S+|the\W+(following|url|address|link)))"},
+    {"pwned", R"((say|print|output|respond\W+with|write|reply\W+with|return)\W+["']?(i\W+have\W+been\W+pwned|pwned|hacked|owned|haha))"},
+    {"decode_and_follow", R"((decode|decrypt|translate|reverse|deobfuscate)\W+((\w+\W+){0,3})(base64|rot13|hex|cipher|reversed|encoded|following)\W+((\w+\W+){0,6})(follow|execute|obey|do|answer|respond))"},
+    {"stop_and_do", R"((stop|halt|cease)\W+(everything|what\W+you\W+are\W+doing|all\W+previous)|now\W+(instead|forget))"},
+    {"german_ignore", R"((vergiss|ignoriere|ignorieren\W+sie|vergessen\W+sie)\W+((alle|alles|die|deine|ihre|vorherigen|bisherigen|obigen|vorangegangenen)\W+){0,3})"},
+    {"german_role", R"((nun\W+bist\W+du|du\W+bist\W+(jetzt|nun)|stell\W+dir\W+vor\W+du\W+bist|tu\W+so\W+als))"},
+    {"hypothetical_evasion", R"((hypothetical(ly)?|fictional|imaginary|in\W+a\W+world\W+where)\W+((\w+\W+){0,6})(no\W+(rules|laws|restrictions)|illegal|without\W+consequences))"},
+    {"token_smuggle", R"((say|print|output|complete)\W+((\w+\W+){0,3})(the\W+)?(password|secret|key|flag|access\W+code))"},
+    {"opposite_day", R"((opposite|reverse)\W+(day|mode|psychology)|always\W+(lie|answer\W+the\W+opposite))"},
+    {"refusal_suppression", R"((never|don'?t|do\W+not|must\W+not|cannot|can'?t)\W+((\w+\W+){0,2})(refuse|decline|apologi[sz]e|say\W+(no|sorry|you\W+can'?t)|warn|remind|mention\W+(ethics|legality|morality)))"},
+    {"begin_with", R"((start|begin)\W+(your|each|every)\W+(response|answer|reply|message)\W+with)"},
+    {"instruction_hierarchy", R"((above|previous|prior|earlier)\W+(instructions?|prompt|rules?)\W+((\w+\W+){0,3})(are|were|is)\W+((\w+\W+){0,2})(void|invalid|cancel+ed|obsolete|fake|wrong|test|null))"},
+    {"hidden_instruction_doc", R"((assistant|ai|model|chatbot|llm)\W*[,:]\W*((please\W+)?)(ignore|instead|now|you\W+must|do\W+not|forward|send|reply|summari[sz]e\W+as))"},
+};
+constexpr size_t kNumRules = std::size(kRules);
+
+struct RuleScratch {
+  hs_scratch_t* scratch = nullptr;
+  ~RuleScratch() { hs_free_scratch(scratch); }
+};
+thread_local RuleScratch t_rule_scratch;
+
+class RuleSet {
+ public:
+  static const RuleSet& shared() {
+    static const RuleSet* set = [] {
+      auto* s = new RuleSet();
+      std::vector<const char*> exprs;
+      std::vector<unsigned> flags, ids;
+      for (size_t i = 0; i < kNumRules; ++i) {
+        exprs.push_back(kRules[i].regex);
+        flags.push_back(HS_FLAG_CASELESS | HS_FLAG_SINGLEMATCH);
+        ids.push_back(static_cast<unsigned>(i));
+      }
+      hs_compile_error_t* err = nullptr;
+      const hs_error_t rc =
+          hs_compile_multi(exprs.data(), flags.data(), ids.data(), static_cast<unsigned>(kNumRules),
+                           HS_MODE_BLOCK, nullptr, &s->db_, &err);
+      if (rc != HS_SUCCESS) {
+        std::fprintf(stderr, "injection rule %d: %s\n", err ? err->expression : -1,
+                     err ? err->message : "?");
+      }
+      ZTSLM_CHECK(rc == HS_SUCCESS);
+      return s;
+    }();
+    return *set;
+  }
+
+  // Sets hits[i] = 1 for every rule matching `text`.
+  Status match(std::string_view text, std::vector<uint8_t>& hits) const {
+    if (text.empty()) return Status();
+    if (hs_alloc_scratch(db_, &t_rule_scratch.scratch) != HS_SUCCESS) {
+      return Status::internal("hyperscan scratch allocation failed");
+    }
+    auto on_match = [](unsigned int id, unsigned long long, unsigned long long, unsigned int,
+                       void* ctx) -> int {
+      (*static_cast<std::vector<uint8_t>*>(ctx))[id] = 1;
+      return 0;
+    };
+    const hs_error_t rc = hs_scan(db_, text.data(), static_cast<unsigned>(text.size()), 0,
+                                  t_rule_scratch.scratch, on_match, &hits);
+    if (rc != HS_SUCCESS) return Status::internal("hyperscan rule scan failed: {}", rc);
+    return Status();
+  }
+
+ private:
+  hs_database_t* db_ = nullptr;
+};
+
+uint64_t fnv1a(std::string_view s, uint64_t seed) {
+  uint64_t h = 0xcbf29ce484222325ull ^ seed;
+  for (const char c : s) {
+    h ^= static_cast<unsigned char>(c);
+    h *= 0x100000001b3ull;
+  }
+  return h;
+}
+
+uint32_t mix(uint64_t h, uint32_t n_buckets) {
+  h ^= h >> 33;
+  h *= 0xff51afd7ed558ccdull;
+  h ^= h >> 33;
+  return static_cast<uint32_t>(h & (n_buckets - 1));
+}
+
+std::string deleet(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) {
+    switch (c) {
+      case '0': c = 'o'; break;
+      case '1': c = 'i'; break;
+      case '3': c = 'e'; break;
+      case '4': c = 'a'; break;
+      case '5': c = 's'; break;
+      case '7': c = 't'; break;
+      case '@': c = 'a'; break;
+      case '$': c = 's'; break;
+      default: break;
+    }
+  }
+  return out;
+}
+
+std::string reverse_codepoints(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  size_t end = s.size();
+  while (end > 0) {
+    size_t start = end - 1;
+    while (start > 0 && (static_cast<unsigned char>(s[start]) & 0xC0) == 0x80) --start;
+    out.append(s.substr(start, end - start));
+    end = start;
+  }
+  return out;
+}
+
+// `text` with each ill-formed UTF-8 byte replaced by U+FFFD.
+std::string valid_copy(std::string_view text) {
+  if (is_valid_utf8(text)) return std::string(text);
+  std::string out;
+  size_t pos = 0;
+  while (pos < text.size()) {
+    char32_t cp = 0;
+    size_t len = 1;
+    if (decode_utf8(text, pos, &cp, &len)) {
+      out.append(text.substr(pos, len));
+    } else {
+      append_utf8(out, 0xFFFD);
+    }
+    pos += len;
+  }
+  return out;
+}
+
+double sigmoid(double z) { return 1.0 / (1.0 + std::exp(-z)); }
+
+}  // namespace
+
+std::span<const char* const> injection_rule_names() {
+  static const std::vector<const char*> names = [] {
+    std::vector<const char*> v;
+    for (const Rule& r : kRules) v.push_back(r.name);
+    return v;
+  }();
+  return names;
+}
+
+FeatureVector extract_features(std::string_view view, uint32_t n_buckets, size_t max_bytes) {
+  FeatureVector f;
+  if (view.size() > max_bytes) view = view.substr(0, max_bytes);
+  f.buckets.reserve(view.size() * 4);
+  // Byte 3..5-grams (the view is space-collapsed and lower case).
+  for (size_t n = 3; n <= 5; ++n) {
+    if (view.size() < n) break;
+    for (size_t i = 0; i + n <= view.size(); ++i) {
+      f.buckets.push_back(mix(fnv1a(view.substr(i, n), n), n_buckets));
+    }
+  }
+  // Words (runs of letters/digits/non-ASCII), unigrams and bigrams.
+  uint64_t prev = 0;
+  size_t pos = 0;
+  while (pos < view.size()) {
+    while (pos < view.size() && !(std::isalnum(static_cast<unsigned char>(view[pos])) ||
+                                  static_cast<unsigned char>(view[pos]) >= 0x80)) {
+      ++pos;
+    }
+    size_t end = pos;
+    while (end < view.size() && (std::isalnum(static_cast<unsigned char>(view[end])) ||
+                                 static_cast<unsigned char>(view[end]) >= 0x80)) {
+      ++end;
+    }
+    if (end == pos) break;
+    const uint64_t h = fnv1a(view.substr(pos, end - pos), 0x77);
+    f.buckets.push_back(mix(h, n_buckets));
+    if (prev != 0) f.buckets.push_back(mix(prev * 31 + h, n_buckets));
+    prev = h;
+    pos = end;
+  }
+  f.value = f.buckets.empty() ? 0.0f : static_cast<float>(1.0 / std::sqrt(static_cast<double>(f.buckets.size())));
+  return f;
+}
+
+double InjectionModel::logit(const FeatureVector& f, std::span<const uint8_t> rule_hits) const {
+  double z = bias;
+  double dot = 0.0;
+  for (const uint32_t b : f.buckets) dot += weights[b];
+  z += dot * f.value;
+  for (size_t i = 0; i < rule_hits.size() && i < rule_weights.size(); ++i) {
+    if (rule_hits[i]) z += rule_weights[i];
+  }
+  return z;
+}
+
+std::vector<std::byte> InjectionModel::serialize() const {
+  ByteWriter w;
+  w.put_string("ZTIM");
+  w.put_u32_le(1);
+  w.put_u32_le(n_buckets);
+  w.put_u32_le(static_cast<uint32_t>(rule_weights.size()));
+  w.put_f32_le(bias);
+  w.put_f32_le(threshold);
+  float max_abs = 0.0f;
+  for (const float v : weights) max_abs = std::max(max_abs, std::fabs(v));
+  const float scale = max_abs > 0.0f ? max_abs / 32767.0f : 1.0f;
+  w.put_f32_le(scale);
+  for (const float v : weights) {
+    w.put_i16_le(static_cast<int16_t>(std::lround(v / scale)));
+  }
+  for (const float v : rule_weights) w.put_f32_le(v);
+  return w.take();
+}
+
+Result<InjectionModel> InjectionModel::parse(std::span<const std::byte> bytes) {
+  ByteReader r(bytes);
+  std::span<const std::byte> magic;
+  uint32_t version = 0, n_buckets = 0, n_rules = 0;
+  InjectionModel m;
+  float scale = 0.0f;
+  if (!r.read_bytes(4, &magic) || std::memcmp(magic.data(), "ZTIM", 4) != 0) {
+    return Status::malformed("injection model: bad magic");
+  }
+  if (!r.read_u32_le(&version) || version != 1) {
+    return Status::malformed("injection model: unsupported version");
+  }
+  if (!r.read_u32_le(&n_buckets) || !r.read_u32_le(&n_rules) || !r.read_f32_le(&m.bias) ||
+      !r.read_f32_le(&m.threshold) || !r.read_f32_le(&scale)) {
+    return Status::malformed("injection model: truncated header");
+  }
+  if (n_buckets == 0 || (n_buckets & (n_buckets - 1)) != 0) {
+    return Status::malformed("injection model: bucket count {} is not a power of two", n_buckets);
+  }
+  if (n_buckets > (1u << 22)) {
+    return Status::resource_exhausted("injection model: bucket count {} exceeds limit {}",
+                                      n_buckets, 1u << 22);
+  }
+  if (n_rules > 4096) {
+    return Status::resource_exhausted("injection model: rule count {} exceeds limit 4096", n_rules);
+  }
+  if (!std::isfinite(m.bias) || !std::isfinite(m.threshold) || !std::isfinite(scale) ||
+      m.threshold < 0.0f || m.threshold > 1.0f) {
+    return Status::malformed("injection model: non-finite or out-of-range header value");
+  }
+  if (r.size() != static_cast<size_t>(n_buckets) * 2 + static_cast<size_t>(n_rules) * 4) {
+    return Status::malformed("injection model: body of {} bytes does not match the header",
+                             r.size());
+  }
+  m.n_buckets = n_buckets;
+  m.weights.resize(n_buckets);
+  for (uint32_t i = 0; i < n_buckets; ++i) {
+    int16_t q = 0;
+    if (!r.read_i16_le(&q)) return Status::malformed("injection model: truncated weights");
+    m.weights[i] = static_cast<float>(q) * scale;
+  }
+  m.rule_weights.resize(n_rules);
+  for (uint32_t i = 0; i < n_rules; ++i) {
+    if (!r.read_f32_le(&m.rule_weights[i]) || !std::isfinite(m.rule_weights[i])) {
+      return Status::malformed("injection model: bad rule weight {}", i);
+    }
+  }
+  return m;
+}
+
+Result<AnalysedText> analyse_for_training(std::string_view text) {
+  const std::string valid = valid_copy(text);
+  AnalysedText a;
+  a.rule_hits.assign(kNumRules, 0);
+  ZTSLM_ASSIGN_OR_RETURN(a.view, analysis_view(valid));
+  auto report = check_input(valid);
+  if (report.has_value()) {
+    for (size_t k = 0; k < 5; ++k) {
+      const auto kind = static_cast<UnicodeKind>(k);
+      if (report->count(kind) > 0) a.smuggling.emplace_back(unicode_kind_name(kind));
+    }
+  }
+  const RuleSet& rules = RuleSet::shared();
+  ZTSLM_TRY(rules.match(a.view, a.rule_hits));
+  ZTSLM_TRY(rules.match(rot13(a.view), a.rule_hits));
+  ZTSLM_TRY(rules.match(reverse_codepoints(a.view), a.rule_hits));
+  ZTSLM_TRY(rules.match(deleet(a.view), a.rule_hits));
+  DecodeLimits dl;
+  dl.include_rot13 = false;  // matched above on the view
+  for (DecodedView& d : decode_payloads(valid, dl)) {
+    const std::string payload = valid_copy(d.text);
+    auto v = analysis_view(payload);
+    if (!v.has_value() || v->empty()) continue;
+    ZTSLM_TRY(rules.match(*v, a.rule_hits));
+    a.payload_kinds.emplace_back(encoding_name(d.encoding));
+    a.payload_views.push_back(std::move(v).value());
+  }
+  return a;
+}
+
+struct InjectionDetector::Rules {};
+
+InjectionDetector::~InjectionDetector() = default;
+
+Result<std::unique_ptr<InjectionDetector>> InjectionDetector::create(InjectionModel model) {
+  if (model.rule_weights.size() != kNumRules) {
+    return Status::invalid_argument("injection model has {} rule weights, the rule table {}",
+                                    model.rule_weights.size(), kNumRules);
+  }
+  if (model.weights.size() != model.n_buckets) {
+    return Status::invalid_argument("injection model weight count does not match buckets");
+  }
+  (void)RuleSet::shared();  // compile once, now
+  std::unique_ptr<InjectionDetector> d(new InjectionDetector());
+  d->model_ = std::move(model);
+  return d;
+}
+
+Result<AnalysedText> InjectionDetector::analyse(std::string_view text) const {
+  return analyse_for_training(text);
+}
+
+double InjectionDetector::probability(const AnalysedText& a) const {
+  double best = model_.logit(extract_features(a.view, model_.n_buckets), a.rule_hits);
+  for (const std::string& v : a.payload_views) {
+    best = std::max(best, model_.logit(extract_features(v, model_.n_buckets), a.rule_hits));
+  }
+  return sigmoid(best);
+}
+
+Result<InjectionResult> InjectionDetector::score(std::string_view text, PartSource source) const {
+  (void)source;
+  InjectionLimits limits;
+  if (text.size() > limits.max_text_bytes) {
+    text = text.substr(0, limits.max_text_bytes - utf8_incomplete_suffix(
+                                                       text.substr(0, limits.max_text_bytes)));
+  }
+  ZTSLM_ASSIGN_OR_RETURN(AnalysedText a, analyse(text));
+  InjectionResult r;
+  r.score = probability(a);
+  r.is_attack = r.score >= model_.threshold;
+  for (size_t i = 0; i < kNumRules; ++i) {
+    if (a.rule_hits[i]) r.reasons.emplace_back(kRules[i].name);
+  }
+  const std::vector<uint8_t> no_rules(kNumRules, 0);
+  if (sigmoid(model_.logit(extract_features(a.view, model_.n_buckets), no_rules)) >=
+      model_.threshold) {
+    r.reasons.emplace_back("model");
+  }
+  for (const std::string& k : a.payload_kinds) r.reasons.push_back("decoded:" + k);
+  for (const std::string& k : a.smuggling) r.reasons.push_back("unicode:" + k);
+  return r;
+}
+
+}  // namespace ztslm::guard

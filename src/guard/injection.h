@@ -1,0 +1,112 @@
+// Prompt-injection / jailbreak detector for one message part.
+//
+// Tier 1: curated rules, compiled once into a Hyperscan database, run over the analysis view
+// (NFKC, case folded, confusable skeleton, invisibles removed), its ROT13, reversed and
+// de-leeted forms, and every decoded payload (base64, hex, URL, tag characters, variation
+// selectors). Tier 2: a logistic-regression model over hashed word uni/bi-grams and byte
+// 3..5-grams of the same views, plus one learned weight per rule. The score is the model's
+// probability, maximised over the views; the reasons are the rules that fired plus "model"
+// when the learned part alone crosses the threshold.
+//
+// Model file (little-endian): "ZTIM" | u32 version=1 | u32 n_buckets (power of two, <= 2^22)
+// | u32 n_rules | f32 bias | f32 threshold | f32 scale | i16 weights[n_buckets] (times scale)
+// | f32 rule_weights[n_rules]. The manifest next to it (JSON) names the training data.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/result.h"
+
+namespace ztslm::guard {
+
+// Where a message part came from: direct user input, or indirect (tool results, documents).
+enum class PartSource : uint8_t { kUser, kSystem, kTool, kDocument };
+
+// The curated rules (name of each rule, index = rule id).
+std::span<const char* const> injection_rule_names();
+
+// Hashed sparse features of one view: bucket indices (repeats allowed) and the common value
+// 1/sqrt(n) of each occurrence.
+struct FeatureVector {
+  std::vector<uint32_t> buckets;
+  float value = 0.0f;
+};
+
+// Features of analysis-view text `view` into `n_buckets` (a power of two). At most
+// `max_bytes` of the view are read.
+FeatureVector extract_features(std::string_view view, uint32_t n_buckets,
+                               size_t max_bytes = 64u << 10);
+
+struct InjectionModel {
+  uint32_t n_buckets = 1u << 18;
+  float bias = 0.0f;
+  float threshold = 0.5f;
+  std::vector<float> weights;       // [n_buckets]
+  std::vector<float> rule_weights;  // [n_rules]
+
+  // Linear score (logit) of one view's features plus rule hits.
+  double logit(const FeatureVector& f, std::span<const uint8_t> rule_hits) const;
+
+  // Serialises to the file format above (weights quantised to i16).
+  std::vector<std::byte> serialize() const;
+  // Parses a model file. kMalformed for a bad magic/version/size, kResourceExhausted when
+  // n_buckets exceeds 2^22 or n_rules exceeds 4096.
+  static Result<InjectionModel> parse(std::span<const std::byte> bytes);
+};
+
+struct InjectionResult {
+  double score = 0.0;  // [0, 1]
+  bool is_attack = false;
+  std::vector<std::string> reasons;  // rule names, "model", "decoded:<encoding>", smuggling kinds
+};
+
+struct InjectionLimits {
+  size_t max_text_bytes = 1u << 20;  // longer parts are scored on their first MiB
+};
+
+// Rule hits and views of one text, as used by both the detector and the trainer.
+struct AnalysedText {
+  std::string view;                          // the analysis view
+  std::vector<std::string> payload_views;    // analysis views of decoded payloads
+  std::vector<std::string> payload_kinds;    // encoding name of each payload view
+  std::vector<uint8_t> rule_hits;            // [n_rules], 1 when the rule fired on any view
+  std::vector<std::string> smuggling;        // unicode finding kinds present
+};
+
+class InjectionDetector final {
+ public:
+  // Compiles the rules; the detector owns `model`. kInternal if the rules do not compile;
+  // kInvalidArgument when the model's rule count differs from the rule table.
+  static Result<std::unique_ptr<InjectionDetector>> create(InjectionModel model);
+  ~InjectionDetector();
+  InjectionDetector(const InjectionDetector&) = delete;
+  InjectionDetector& operator=(const InjectionDetector&) = delete;
+
+  // Views and rule hits of valid UTF-8 `text` (invalid UTF-8 is analysed after replacing bad
+  // bytes; callers reject it earlier with check_input).
+  Result<AnalysedText> analyse(std::string_view text) const;
+  // Scores one message part. Indirect parts (kTool, kDocument) use the same model; callers
+  // spotlight them per policy.
+  Result<InjectionResult> score(std::string_view text, PartSource source = PartSource::kUser) const;
+  // Probability for an already analysed text (the trainer's evaluation path).
+  double probability(const AnalysedText& a) const;
+
+  const InjectionModel& model() const { return model_; }
+
+ private:
+  InjectionDetector() = default;
+  struct Rules;
+  std::unique_ptr<Rules> rules_;
+  InjectionModel model_;
+};
+
+// Rule hits only (no model), for training: same views as InjectionDetector::analyse.
+Result<AnalysedText> analyse_for_training(std::string_view text);
+
+}  // namespace ztslm::guard

@@ -1,0 +1,360 @@
+#include "guard/train.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <map>
+#include <set>
+
+namespace ztslm::guard {
+namespace {
+
+struct Licence {
+  const char* repo;
+  const char* licence;
+  const char* path_excluded;  // a file of that repository with other terms, or nullptr
+};
+
+// Sources of ../shared/corpus (README.md). "unclear" and share-alike entries are listed so the
+// exclusion is explicit.
+constexpr Licence kLicences[] = {
+    {"NVIDIA/garak", "Apache-2.0", nullptr},
+    {"Giskard-AI/giskard", "Apache-2.0", nullptr},
+    {"sherdencooper/GPTFuzz", "MIT", nullptr},
+    {"sinanw/llm-security-prompt-injection", "MIT", nullptr},
+    {"microsoft/BIPIA", "MIT", nullptr},
+    {"DAMO-NLP-SG/multilingual-safety-for-LLMs", "MIT", nullptr},
+    {"paul-rottger/exaggerated-safety", "CC-BY-4.0", nullptr},
+    {"leolee99/InjecGuard", "MIT", "datasets/wildguard.json"},
+    {"arnav-gudibande/koala-test-set", "Apache-2.0", nullptr},
+    {"lm-sys/FastChat", "Apache-2.0", nullptr},
+    {"yizhongw/self-instruct", "Apache-2.0", nullptr},
+    {"openai/grade-school-math", "MIT", nullptr},
+    {"google-deepmind/xquad", "CC-BY-SA-4.0", nullptr},
+    {"trufflesecurity/trufflehog", "AGPL-3.0", nullptr},
+};
+
+bool permissive(std::string_view licence) {
+  return licence == "MIT" || licence == "Apache-2.0" || licence == "BSD" ||
+         licence == "CC-BY-4.0" || licence == "ztslm";
+}
+
+uint64_t hash64(std::string_view s) {
+  uint64_t h = 0xcbf29ce484222325ull;
+  for (const char c : s) {
+    h ^= static_cast<unsigned char>(c);
+    h *= 0x100000001b3ull;
+  }
+  return h;
+}
+
+// splitmix64: a small deterministic generator (identical on every platform).
+struct SplitMix {
+  uint64_t state;
+  uint64_t next() {
+    uint64_t z = (state += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+  }
+  size_t below(size_t n) { return static_cast<size_t>(next() % n); }
+};
+
+struct Prepared {
+  FeatureVector f;
+  std::vector<uint8_t> rules;
+  float y = 0.0f;
+};
+
+double sigmoid(double z) { return 1.0 / (1.0 + std::exp(-z)); }
+
+InjectionModel fit(const std::vector<const Prepared*>& data, const TrainParams& p, uint64_t seed) {
+  InjectionModel m;
+  m.n_buckets = p.n_buckets;
+  m.weights.assign(p.n_buckets, 0.0f);
+  const size_t n_rules = injection_rule_names().size();
+  m.rule_weights.assign(n_rules, 0.0f);
+  std::vector<float> g2(p.n_buckets, 0.0f), g2_rules(n_rules, 0.0f);
+  float g2_bias = 0.0f;
+  // Balance the classes: each class contributes half of the loss.
+  size_t n_pos = 0;
+  for (const Prepared* e : data) n_pos += e->y > 0.5f ? 1 : 0;
+  const double w_pos = n_pos ? 0.5 * static_cast<double>(data.size()) / static_cast<double>(n_pos) : 1.0;
+  const double w_neg = data.size() > n_pos
+                           ? 0.5 * static_cast<double>(data.size()) / static_cast<double>(data.size() - n_pos)
+                           : 1.0;
+  std::vector<size_t> order(data.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  SplitMix rng{seed};
+  constexpr float kEps = 1e-8f;
+  const float lr = static_cast<float>(p.learning_rate);
+  for (int epoch = 0; epoch < p.epochs; ++epoch) {
+    for (size_t i = order.size(); i > 1; --i) std::swap(order[i - 1], order[rng.below(i)]);
+    for (const size_t idx : order) {
+      const Prepared& e = *data[idx];
+      const double prob = sigmoid(m.logit(e.f, e.rules));
+      const float g = static_cast<float>((prob - e.y) * (e.y > 0.5f ? w_pos : w_neg));
+      const float gv = g * e.f.value;
+      for (const uint32_t b : e.f.buckets) {
+        const float grad = gv + static_cast<float>(p.l2) * m.weights[b];
+        g2[b] += grad * grad;
+        m.weights[b] -= lr * grad / (std::sqrt(g2[b]) + kEps);
+      }
+      for (size_t r = 0; r < n_rules; ++r) {
+        if (!e.rules[r]) continue;
+        g2_rules[r] += g * g;
+        m.rule_weights[r] -= lr * g / (std::sqrt(g2_rules[r]) + kEps);
+      }
+      g2_bias += g * g;
+      m.bias -= lr * g / (std::sqrt(g2_bias) + kEps);
+    }
+  }
+  return m;
+}
+
+double model_probability(const InjectionModel& m, const Prepared& e) {
+  return sigmoid(m.logit(e.f, e.rules));
+}
+
+std::string pct(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1f %%", 100.0 * v);
+  return buf;
+}
+std::string num(double v, int digits = 3) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.*f", digits, v);
+  return buf;
+}
+
+}  // namespace
+
+std::string source_licence(std::string_view source) {
+  const std::string_view generated = "generated:corpus_gen.py";
+  if (source.substr(0, generated.size()) == generated) {
+    const size_t arrow = source.find("<-");
+    if (arrow == std::string_view::npos) return "ztslm";  // our own generator's text
+    return source_licence(source.substr(arrow + 2));
+  }
+  for (const Licence& l : kLicences) {
+    const std::string_view repo = l.repo;
+    if (source.substr(0, repo.size()) == repo && source.size() > repo.size() &&
+        source[repo.size()] == '@') {
+      if (l.path_excluded != nullptr && source.find(l.path_excluded) != std::string_view::npos) {
+        return "ODC-BY-1.0+AI2-terms";
+      }
+      return l.licence;
+    }
+  }
+  return "";
+}
+
+bool licence_allows_training(std::string_view source) { return permissive(source_licence(source)); }
+
+bool is_harmful_category(std::string_view category) {
+  return category.substr(0, 15) == "harmful-request";
+}
+
+bool in_test_split(std::string_view id) { return (hash64(id) >> 11) % 10 < 3; }
+
+Result<InjectionModel> train_injection_model(const std::vector<Example>& examples,
+                                             const TrainParams& params, TrainSummary* summary) {
+  if (params.n_buckets == 0 || (params.n_buckets & (params.n_buckets - 1)) != 0 ||
+      params.n_buckets > (1u << 22)) {
+    return Status::invalid_argument("bucket count {} must be a power of two <= 2^22",
+                                    params.n_buckets);
+  }
+  TrainSummary local;
+  TrainSummary& s = summary ? *summary : local;
+  std::vector<Prepared> prepared;
+  std::set<std::string> sources;
+  for (const Example& e : examples) {
+    if (in_test_split(e.id)) {
+      ++s.n_test;
+      continue;
+    }
+    if (is_harmful_category(e.category)) {
+      ++s.n_excluded_harmful;
+      continue;
+    }
+    if (!licence_allows_training(e.source)) {
+      ++s.n_excluded_licence;
+      continue;
+    }
+    ZTSLM_ASSIGN_OR_RETURN(AnalysedText a, analyse_for_training(e.text));
+    Prepared p;
+    p.f = extract_features(a.view, params.n_buckets);
+    p.rules = std::move(a.rule_hits);
+    p.y = e.is_attack ? 1.0f : 0.0f;
+    prepared.push_back(std::move(p));
+    s.n_train_attack += e.is_attack ? 1 : 0;
+    const std::string_view src = e.source;
+    const size_t at = src.find('@');
+    sources.insert(std::string(src.substr(0, at)));
+  }
+  s.n_train = prepared.size();
+  s.sources.assign(sources.begin(), sources.end());
+  if (prepared.size() < 10) return Status::invalid_argument("too few training lines ({})", prepared.size());
+  // Out-of-fold benign scores pick the threshold for the target FPR.
+  std::vector<double> oof_neg;
+  const int folds = std::max(2, params.threshold_folds);
+  for (int k = 0; k < folds; ++k) {
+    std::vector<const Prepared*> fit_set, held;
+    for (size_t i = 0; i < prepared.size(); ++i) {
+      (static_cast<int>(i % static_cast<size_t>(folds)) == k ? held : fit_set).push_back(&prepared[i]);
+    }
+    const InjectionModel m = fit(fit_set, params, params.seed + static_cast<uint64_t>(k) + 1);
+    for (const Prepared* e : held) {
+      if (e->y < 0.5f) oof_neg.push_back(model_probability(m, *e));
+    }
+  }
+  std::vector<const Prepared*> all;
+  for (const Prepared& p : prepared) all.push_back(&p);
+  InjectionModel model = fit(all, params, params.seed);
+  model.threshold = static_cast<float>(std::clamp(threshold_at_fpr(oof_neg, params.target_fpr), 0.05, 0.99));
+  return model;
+}
+
+double roc_auc(const std::vector<double>& pos, const std::vector<double>& neg) {
+  if (pos.empty() || neg.empty()) return 0.0;
+  std::vector<std::pair<double, int>> all;
+  for (const double v : pos) all.push_back({v, 1});
+  for (const double v : neg) all.push_back({v, 0});
+  std::sort(all.begin(), all.end());
+  double rank_sum = 0.0;
+  for (size_t i = 0; i < all.size();) {
+    size_t j = i;
+    while (j < all.size() && all[j].first == all[i].first) ++j;
+    const double avg_rank = (static_cast<double>(i) + static_cast<double>(j) + 1.0) / 2.0;
+    for (size_t k = i; k < j; ++k) {
+      if (all[k].second) rank_sum += avg_rank;
+    }
+    i = j;
+  }
+  const double np = static_cast<double>(pos.size()), nn = static_cast<double>(neg.size());
+  return (rank_sum - np * (np + 1.0) / 2.0) / (np * nn);
+}
+
+double threshold_at_fpr(std::vector<double> neg, double fpr) {
+  if (neg.empty()) return 0.5;
+  std::sort(neg.begin(), neg.end(), std::greater<>());
+  const size_t allowed = static_cast<size_t>(std::floor(fpr * static_cast<double>(neg.size())));
+  // Strictly above the (allowed+1)-th highest negative score.
+  const double v = neg[std::min(allowed, neg.size() - 1)];
+  return std::nextafter(v, 2.0);
+}
+
+Result<std::string> evaluate_injection(const InjectionDetector& detector,
+                                       const std::vector<Example>& examples,
+                                       std::string_view header) {
+  struct Scored {
+    const Example* e;
+    double score;
+  };
+  std::vector<Scored> test;
+  for (const Example& e : examples) {
+    if (!in_test_split(e.id)) continue;
+    ZTSLM_ASSIGN_OR_RETURN(AnalysedText a, detector.analyse(e.text));
+    test.push_back({&e, detector.probability(a)});
+  }
+  std::vector<double> neg;
+  for (const Scored& s : test) {
+    if (!s.e->is_attack) neg.push_back(s.score);
+  }
+  const double t1 = threshold_at_fpr(neg, 0.01);
+  const double shipped = detector.model().threshold;
+  auto frac_at = [](const std::vector<double>& v, double t) {
+    if (v.empty()) return 0.0;
+    size_t n = 0;
+    for (const double x : v) n += x >= t ? 1 : 0;
+    return static_cast<double>(n) / static_cast<double>(v.size());
+  };
+  std::map<std::string, std::vector<double>> by_cat;
+  for (const Scored& s : test) by_cat[s.e->category].push_back(s.score);
+  std::string out(header);
+  out += "\n## Held-out test split\n\n";
+  out += "Lines: " + std::to_string(test.size()) + " (" + std::to_string(neg.size()) +
+         " benign). Negatives for every TPR/AUC row: all benign test lines. Threshold at 1 % FPR on "
+         "this split: " + num(t1, 4) + "; shipped threshold: " + num(shipped, 4) + ".\n\n";
+  // Groups.
+  std::vector<double> inj, harm;
+  for (const Scored& s : test) {
+    if (!s.e->is_attack) continue;
+    (is_harmful_category(s.e->category) ? harm : inj).push_back(s.score);
+  }
+  out += "| group | lines | TPR @ 1 % FPR | AUC | precision @ shipped | recall @ shipped |\n";
+  out += "|---|---:|---:|---:|---:|---:|\n";
+  auto group_row = [&](const std::string& name, const std::vector<double>& pos) {
+    const double rec = frac_at(pos, shipped);
+    const double fp = frac_at(neg, shipped) * static_cast<double>(neg.size());
+    const double tp = rec * static_cast<double>(pos.size());
+    const double prec = tp + fp > 0 ? tp / (tp + fp) : 0.0;
+    out += "| " + name + " | " + std::to_string(pos.size()) + " | " + pct(frac_at(pos, t1)) +
+           " | " + num(roc_auc(pos, neg)) + " | " + pct(prec) + " | " + pct(rec) + " |\n";
+  };
+  group_row("injection + jailbreak + obfuscated + extraction + indirect", inj);
+  group_row("harmful-request* (content moderation, reported separately)", harm);
+  out += "\n### Attack categories\n\n| category | lines | TPR @ 1 % FPR | AUC | recall @ shipped |\n";
+  out += "|---|---:|---:|---:|---:|\n";
+  for (const auto& [cat, scores] : by_cat) {
+    bool attack = false;
+    for (const Scored& s : test) {
+      if (s.e->category == cat) {
+        attack = s.e->is_attack;
+        break;
+      }
+    }
+    if (!attack) continue;
+    out += "| " + cat + " | " + std::to_string(scores.size()) + " | " + pct(frac_at(scores, t1)) +
+           " | " + num(roc_auc(scores, neg)) + " | " + pct(frac_at(scores, shipped)) + " |\n";
+  }
+  out += "\n### Benign categories (false-positive rate)\n\n| category | lines | FPR @ shipped | FPR @ 1 %-FPR threshold |\n";
+  out += "|---|---:|---:|---:|\n";
+  for (const auto& [cat, scores] : by_cat) {
+    bool attack = true;
+    for (const Scored& s : test) {
+      if (s.e->category == cat) {
+        attack = s.e->is_attack;
+        break;
+      }
+    }
+    if (attack) continue;
+    out += "| " + cat + " | " + std::to_string(scores.size()) + " | " + pct(frac_at(scores, shipped)) +
+           " | " + pct(frac_at(scores, t1)) + " |\n";
+  }
+  // Latency: 4 KiB prompts built from test lines, one core.
+  std::string big;
+  std::vector<std::string> prompts;
+  for (const Scored& s : test) {
+    big += s.e->text;
+    big += "\n";
+    if (big.size() >= 4096) {
+      size_t cut = 4096;
+      while (cut > 0 && (static_cast<unsigned char>(big[cut]) & 0xC0) == 0x80) --cut;
+      prompts.push_back(big.substr(0, cut));
+      big.clear();
+    }
+    if (prompts.size() >= 300) break;
+  }
+  std::vector<double> us;
+  for (int rep = 0; rep < 3; ++rep) {
+    for (const std::string& p : prompts) {
+      const auto t0 = std::chrono::steady_clock::now();
+      auto r = detector.score(p);
+      const auto t1c = std::chrono::steady_clock::now();
+      if (!r.has_value()) return r.error();
+      us.push_back(std::chrono::duration<double, std::micro>(t1c - t0).count());
+    }
+  }
+  std::sort(us.begin(), us.end());
+  if (!us.empty()) {
+    out += "\n### Latency (4 KiB prompts, one thread, " + std::to_string(us.size()) + " calls)\n\n";
+    out += "p50 " + num(us[us.size() / 2], 1) + " us, p99 " +
+           num(us[std::min(us.size() - 1, us.size() * 99 / 100)], 1) + " us, max " +
+           num(us.back(), 1) + " us.\n";
+  }
+  return out;
+}
+
+}  // namespace ztslm::guard

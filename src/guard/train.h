@@ -1,0 +1,71 @@
+// Training and evaluation of the injection detector's learned tier (`ztslm guard train|eval`).
+//
+// Data: labelled lines of ../shared/corpus/injection-dev.jsonl, parsed by the caller. Only
+// lines whose source licence permits training (MIT, Apache-2.0, BSD, CC-BY; not CC BY-SA, AGPL,
+// ODC-BY-with-terms or unknown) and whose category is an injection/jailbreak or benign category
+// (not harmful-request*) are trained on. A fixed hash of the line id puts 30 % of all lines into
+// a held-out test split that is never trained on; evaluation reports on that split.
+// Everything is deterministic from the seed.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/result.h"
+#include "guard/injection.h"
+
+namespace ztslm::guard {
+
+struct Example {
+  std::string id;
+  std::string text;
+  bool is_attack = false;
+  std::string category;
+  std::string source;
+};
+
+// The licence of the repository named in `source` ("owner/repo@commit:path", or our generator
+// with "<-<original source>"), or "" when unknown.
+std::string source_licence(std::string_view source);
+// True when that licence permits shipping a model trained on the line.
+bool licence_allows_training(std::string_view source);
+// harmful-request* lines are content moderation, not injection: never trained on, reported
+// separately.
+bool is_harmful_category(std::string_view category);
+// True for the 30 % held-out test split (a hash of `id`).
+bool in_test_split(std::string_view id);
+
+struct TrainParams {
+  uint64_t seed = 5;
+  int epochs = 12;
+  double learning_rate = 0.3;  // AdaGrad step
+  double l2 = 1e-6;
+  uint32_t n_buckets = 1u << 18;
+  double target_fpr = 0.01;  // the shipped threshold: this FPR on out-of-fold training benign
+  int threshold_folds = 3;
+};
+
+struct TrainSummary {
+  size_t n_train = 0, n_train_attack = 0;
+  size_t n_excluded_licence = 0, n_excluded_harmful = 0, n_test = 0;
+  std::vector<std::string> sources;  // distinct source repositories trained on
+};
+
+// Trains on the training split of `examples` (filters above). `summary` may be null.
+Result<InjectionModel> train_injection_model(const std::vector<Example>& examples,
+                                             const TrainParams& params, TrainSummary* summary);
+
+// Metrics helpers.
+double roc_auc(const std::vector<double>& pos, const std::vector<double>& neg);
+// Score threshold at which at most `fpr` of `neg` score >= it (the smallest such value).
+double threshold_at_fpr(std::vector<double> neg, double fpr);
+
+// Evaluates `detector` on the test split of `examples` and returns a markdown report (per
+// category TPR at 1 % FPR, AUC, precision/recall/FPR at the shipped threshold, latency).
+Result<std::string> evaluate_injection(const InjectionDetector& detector,
+                                       const std::vector<Example>& examples,
+                                       std::string_view header);
+
+}  // namespace ztslm::guard
