@@ -202,7 +202,7 @@ struct TrainArgs {
   std::string corpus;
   std::string out_dir = "models/guard";
   uint64_t seed = 5;
-  int epochs = 12;
+  int epochs = 6;
   uint32_t log2_buckets = 18;
 };
 

@@ -39,7 +39,7 @@ bool in_test_split(std::string_view id);
 
 struct TrainParams {
   uint64_t seed = 5;
-  int epochs = 12;
+  int epochs = 6;
   double learning_rate = 0.3;  // AdaGrad step
   double l2 = 1e-6;
   uint32_t n_buckets = 1u << 18;

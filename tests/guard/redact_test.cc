@@ -1,5 +1,6 @@
 #include "guard/redact.h"
 
+#include <map>
 #include <random>
 
 #include "corpus.h"
@@ -100,14 +101,14 @@ TEST(StreamRedactorTest, StreamedEqualsWholeOnCorpus) {
     for (const RedactionPolicy* policy : {&plain, static_cast<const RedactionPolicy*>(&mixed_policy)}) {
       auto whole = redact(text, *policy);
       ASSERT_TRUE(whole.has_value());
-      for (const size_t max_chunk : {1, 3, 7, 16, 64}) {
+      for (const size_t max_chunk : {1, 7, 48}) {
         const std::string streamed = stream(text, *policy, rng, max_chunk);
         ASSERT_EQ(streamed, whole->text) << "chunk<=" << max_chunk << " line " << line["id"];
         ++n_checked;
       }
     }
   }
-  EXPECT_GT(n_checked, 10000u);
+  EXPECT_GT(n_checked, 8000u);
 }
 
 // Concatenated corpus lines make long streams with many findings and open tokens.
