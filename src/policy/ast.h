@@ -51,6 +51,8 @@ struct Term {
   std::vector<std::string> func_path;  // user function: full data path
   // kRef with a `data` head after compile: true when no operand is a variable (a constant path)
   bool ground_ref = false;
+  bool is_operator = false;  // kCall written as an operator (`+`, `==`, `in`): always a built-in
+  int slot_begin = 0, slot_end = 0;  // comprehensions: the slots their own variables use
 };
 
 enum class ExprKind : uint8_t {
@@ -78,6 +80,7 @@ struct Expr {
   std::shared_ptr<Body> body;    // kEvery
   std::vector<TermPtr> some_vars;  // kSome
   std::vector<WithMod> withs;
+  int slot_begin = 0, slot_end = 0;  // kEvery: the slots its own variables use
 };
 
 struct Body {

@@ -1710,7 +1710,7 @@ BUILTIN(b_indexof) {
   WANT(0, is_string, "string");
   WANT(1, is_string, "string");
   const std::string& s = args[0].as_string();
-  const size_t p = s.find(args[1].as_string());
+  const size_t p = args[1].as_string().empty() ? std::string::npos : s.find(args[1].as_string());
   if (p == std::string::npos) {
     *out = Value::integer(-1);
   } else {

@@ -50,6 +50,10 @@ class Resolver {
     for (auto& e : r.else_chain) {
       ZTSLM_TRY(resolve_branch(*e, &args_scope));
     }
+    std::set<int> args_bound;
+    for (const auto& [name, slot] : args_scope.vars) args_bound.insert(slot);
+    reorder_body(r.body, args_bound);
+    for (auto& e : r.else_chain) reorder_body(e->body, args_bound);
     r.n_slots = n_slots_;
     for (auto& e : r.else_chain) e->n_slots = n_slots_;
     return Status();
@@ -62,6 +66,7 @@ class Resolver {
     query_slots_ = &q.var_slots;
     ZTSLM_TRY(resolve_body(q.body, &top));
     q.n_slots = n_slots_;
+    reorder_body(q.body, {});
     return Status();
   }
 
@@ -235,6 +240,7 @@ class Resolver {
         break;
       case ExprKind::kEvery: {
         ZTSLM_TRY(resolve_term(e.domain, scope));
+        e.slot_begin = n_slots_;
         auto* vs = new Scope();
         owned_scopes_.emplace_back(vs);
         vs->parent = scope;
@@ -250,6 +256,13 @@ class Resolver {
         owned_scopes_.emplace_back(bs);
         bs->parent = vs;
         ZTSLM_TRY(resolve_body(*e.body, bs));
+        e.slot_end = n_slots_;
+        {
+          std::set<int> bound = outside_range(e.slot_begin, e.slot_end);
+          if (e.key) bound.insert(e.key->slot);
+          bound.insert(e.val->slot);
+          reorder_body(*e.body, bound);
+        }
         break;
       }
     }
@@ -402,6 +415,7 @@ class Resolver {
         auto* cs = new Scope();
         owned_scopes_.emplace_back(cs);
         cs->parent = scope;
+        t->slot_begin = n_slots_;
         // The comprehension's own variables are not query bindings.
         auto* saved_names = query_names_;
         query_names_ = nullptr;
@@ -409,6 +423,8 @@ class Resolver {
         ZTSLM_TRY(resolve_term(t->head, cs));
         if (t->head2) ZTSLM_TRY(resolve_term(t->head2, cs));
         query_names_ = saved_names;
+        t->slot_end = n_slots_;
+        reorder_body(*t->body, outside_range(t->slot_begin, t->slot_end));
         return Status();
       }
     }
@@ -543,7 +559,9 @@ class Resolver {
     }
     std::vector<std::string> path;  // data path without "data"
     bool user = false;
-    if (parts[0] == "data") {
+    if (t.is_operator) {
+      // Operators are built-ins even where a rule shares the name ("lt", "plus").
+    } else if (parts[0] == "data") {
       path.assign(parts.begin() + 1, parts.end());
       user = true;
     } else if (imports_.count(parts[0]) != 0) {
@@ -583,6 +601,177 @@ class Resolver {
     }
     t.builtin = b;
     return check_constant_call(t, *b);
+  }
+
+  // ---- safety: order body expressions so that variables are bound before they are used ----
+  std::set<int> outside_range(int lo, int hi) const {
+    std::set<int> s;
+    for (int i = 0; i < n_slots_; ++i) {
+      if (i < lo || i >= hi) s.insert(i);
+    }
+    return s;
+  }
+
+  struct Uses {
+    std::set<int> in;    // must be bound before
+    std::set<int> iter;  // bound by evaluating the term (ref operands, call outputs)
+    std::set<int> pat;   // bound by unification with the other side
+  };
+
+  void classify(const Term& t, bool pattern, Uses& u) const {
+    switch (t.kind) {
+      case TermKind::kScalar: return;
+      case TermKind::kVar:
+        if (t.slot < 0 || t.is_wildcard) return;
+        (pattern ? u.pat : u.in).insert(t.slot);
+        return;
+      case TermKind::kRef: {
+        classify(*t.items[0], false, u);
+        for (size_t i = 1; i < t.items.size(); ++i) {
+          const Term& op = *t.items[i];
+          if (op.kind == TermKind::kVar || op.kind == TermKind::kArray ||
+              op.kind == TermKind::kObject) {
+            Uses inner;
+            classify(op, true, inner);
+            u.in.insert(inner.in.begin(), inner.in.end());
+            u.iter.insert(inner.pat.begin(), inner.pat.end());
+            u.iter.insert(inner.iter.begin(), inner.iter.end());
+          } else {
+            classify(op, false, u);
+          }
+        }
+        return;
+      }
+      case TermKind::kArray:
+      case TermKind::kSet:
+        for (const auto& x : t.items) classify(*x, pattern && t.kind == TermKind::kArray, u);
+        return;
+      case TermKind::kObject:
+        for (size_t i = 0; i + 1 < t.items.size(); i += 2) {
+          classify(*t.items[i], false, u);
+          classify(*t.items[i + 1], pattern, u);
+        }
+        return;
+      case TermKind::kCall: {
+        size_t arity = t.items.size();
+        if (t.builtin != nullptr && t.builtin->arity >= 0) arity = static_cast<size_t>(t.builtin->arity);
+        if (t.builtin == nullptr && !t.func_path.empty()) {
+          if (const RuleSet* rs = find_rule_set(impl_, t.func_path)) arity = rs->arity;
+        }
+        for (size_t i = 0; i < t.items.size(); ++i) {
+          if (i >= arity) {
+            Uses out;
+            classify(*t.items[i], true, out);
+            u.in.insert(out.in.begin(), out.in.end());
+            u.iter.insert(out.pat.begin(), out.pat.end());
+            u.iter.insert(out.iter.begin(), out.iter.end());
+          } else {
+            classify(*t.items[i], false, u);
+          }
+        }
+        return;
+      }
+      case TermKind::kArrayCompr:
+      case TermKind::kSetCompr:
+      case TermKind::kObjectCompr: {
+        std::set<int> all;
+        collect_slots_in_body(*t.body, all);
+        Uses h;
+        classify(*t.head, false, h);
+        if (t.head2) classify(*t.head2, false, h);
+        for (const auto* s : {&h.in, &h.iter, &h.pat}) all.insert(s->begin(), s->end());
+        for (int s : all) {
+          if (s < t.slot_begin || s >= t.slot_end) u.in.insert(s);
+        }
+        return;
+      }
+    }
+  }
+
+  void collect_slots_in_body(const Body& b, std::set<int>& out) const {
+    for (const Expr& e : b.exprs) {
+      Uses u;
+      expr_uses(e, u);
+      for (const auto* s : {&u.in, &u.iter, &u.pat}) out.insert(s->begin(), s->end());
+    }
+  }
+
+  void expr_uses(const Expr& e, Uses& u) const {
+    switch (e.kind) {
+      case ExprKind::kTerm: classify(*e.a, false, u); break;
+      case ExprKind::kUnify:
+      case ExprKind::kAssign:
+        classify(*e.a, true, u);
+        classify(*e.b, true, u);
+        break;
+      case ExprKind::kSome: break;
+      case ExprKind::kSomeIn:
+        classify(*e.domain, false, u);
+        if (e.key) classify(*e.key, true, u);
+        classify(*e.val, true, u);
+        break;
+      case ExprKind::kEvery: {
+        classify(*e.domain, false, u);
+        std::set<int> all;
+        collect_slots_in_body(*e.body, all);
+        for (int s : all) {
+          if (s < e.slot_begin || s >= e.slot_end) u.in.insert(s);
+        }
+        break;
+      }
+    }
+    for (const WithMod& w : e.withs) classify(*w.value, false, u);
+  }
+
+  static bool subset(const std::set<int>& a, const std::set<int>& b) {
+    for (int x : a) {
+      if (b.count(x) == 0) return false;
+    }
+    return true;
+  }
+
+  bool ready(const Expr& e, const std::set<int>& bound) const {
+    Uses u;
+    expr_uses(e, u);
+    if (e.negated) {
+      return subset(u.in, bound) && subset(u.iter, bound) && subset(u.pat, bound);
+    }
+    if (!subset(u.in, bound)) return false;
+    if (e.kind == ExprKind::kUnify || e.kind == ExprKind::kAssign) {
+      Uses l, r;
+      classify(*e.a, true, l);
+      classify(*e.b, true, r);
+      const bool both_lit = (e.a->kind == TermKind::kArray || e.a->kind == TermKind::kObject) &&
+                            (e.b->kind == TermKind::kArray || e.b->kind == TermKind::kObject);
+      return subset(l.pat, bound) || subset(r.pat, bound) || both_lit;
+    }
+    return true;
+  }
+
+  void reorder_body(Body& b, const std::set<int>& initially_bound) const {
+    std::set<int> bound = initially_bound;
+    std::vector<Expr> rest = std::move(b.exprs);
+    std::vector<Expr> out;
+    out.reserve(rest.size());
+    while (!rest.empty()) {
+      size_t pick = 0;
+      bool found = false;
+      for (size_t i = 0; i < rest.size(); ++i) {
+        if (ready(rest[i], bound)) {
+          pick = i;
+          found = true;
+          break;
+        }
+      }
+      // Nothing is ready: keep the written order; evaluation reports the unsafe variable.
+      if (!found) pick = 0;
+      Uses u;
+      expr_uses(rest[pick], u);
+      for (const auto* s : {&u.in, &u.iter, &u.pat}) bound.insert(s->begin(), s->end());
+      out.push_back(std::move(rest[pick]));
+      rest.erase(rest.begin() + static_cast<std::ptrdiff_t>(pick));
+    }
+    b.exprs = std::move(out);
   }
 
   const Policy::Impl& impl_;

@@ -270,6 +270,11 @@ TermPtr make_call(std::string name, std::vector<TermPtr> args, Location loc) {
   t->items = std::move(args);
   return t;
 }
+TermPtr make_op(std::string name, std::vector<TermPtr> args, Location loc) {
+  auto t = make_call(std::move(name), std::move(args), loc);
+  t->is_operator = true;
+  return t;
+}
 
 class Parser {
  public:
@@ -716,7 +721,7 @@ class Parser {
       TermPtr dom = relation_term();
       if (!dom) return false;
       e->kind = ExprKind::kTerm;
-      e->a = make_call("internal.member_3", {lhs, v, dom}, lhs->loc);
+      e->a = make_op("internal.member_3", {lhs, v, dom}, lhs->loc);
       return with_mods(e);
     }
     if ((tok_.kind == Tok::kAssign || tok_.kind == Tok::kUnify) && same_line()) {
@@ -758,7 +763,7 @@ class Parser {
       advance();
       TermPtr rhs = relation_term();
       if (!rhs) return nullptr;
-      lhs = make_call("internal.member_2", {lhs, rhs}, loc);
+      lhs = make_op("internal.member_2", {lhs, rhs}, loc);
     }
     return lhs;
   }
@@ -781,7 +786,7 @@ class Parser {
       advance();
       TermPtr rhs = or_term();
       if (!rhs) return nullptr;
-      lhs = make_call(op, {lhs, rhs}, loc);
+      lhs = make_op(op, {lhs, rhs}, loc);
     }
   }
 
@@ -792,7 +797,7 @@ class Parser {
       advance();
       TermPtr rhs = and_term();
       if (!rhs) return nullptr;
-      lhs = make_call("or", {lhs, rhs}, loc);
+      lhs = make_op("or", {lhs, rhs}, loc);
     }
     return lhs;
   }
@@ -804,7 +809,7 @@ class Parser {
       advance();
       TermPtr rhs = arith_term();
       if (!rhs) return nullptr;
-      lhs = make_call("and", {lhs, rhs}, loc);
+      lhs = make_op("and", {lhs, rhs}, loc);
     }
     return lhs;
   }
@@ -817,7 +822,7 @@ class Parser {
       advance();
       TermPtr rhs = factor_term();
       if (!rhs) return nullptr;
-      lhs = make_call(op, {lhs, rhs}, loc);
+      lhs = make_op(op, {lhs, rhs}, loc);
     }
     return lhs;
   }
@@ -832,7 +837,7 @@ class Parser {
       advance();
       TermPtr rhs = unary_term();
       if (!rhs) return nullptr;
-      lhs = make_call(op, {lhs, rhs}, loc);
+      lhs = make_op(op, {lhs, rhs}, loc);
     }
     return lhs;
   }
@@ -851,11 +856,11 @@ class Parser {
           n->loc = loc;
           return n;
         }
-        return make_call("minus", {make_scalar(Value::integer(0), loc), n}, loc);
+        return make_op("minus", {make_scalar(Value::integer(0), loc), n}, loc);
       }
       TermPtr x = unary_term();
       if (!x) return nullptr;
-      return make_call("minus", {make_scalar(Value::integer(0), loc), x}, loc);
+      return make_op("minus", {make_scalar(Value::integer(0), loc), x}, loc);
     }
     return postfix_term();
   }
