@@ -1,8 +1,136 @@
-// `ztslm serve` commands (registered from commands.cc).
+// `ztslm serve`: the HTTPS gateway (server/) in front of the in-process engine backend.
+#include <pthread.h>
+#include <signal.h>
+#include <sys/stat.h>
+
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
 #include "cli/commands.h"
+#include "cli/common.h"
+#include "cli/inprocess_backend.h"
+#include "core/secure.h"
+#include "server/config/config.h"
+#include "server/server.h"
+#include "server/stages.h"
 
 namespace ztslm::cli {
+namespace {
 
-void register_serve_commands(CLI::App& app) { (void)app; }
+struct ServeArgs {
+  std::string config;
+  std::string model;
+  std::string state_dir;
+  int port = -1;
+  bool print_config = false;
+};
+
+// Bootstrap admin key: created on first run and printed once; only its SHA-256 is kept
+// (state_dir/admin-key.json, 0600).
+Status ensure_admin_key(server::MemoryKeyAuth& auth, const std::string& state_dir) {
+  const std::string path = state_dir + "/admin-key.json";
+  std::ifstream in(path);
+  if (in) {
+    std::stringstream ss;
+    ss << in.rdbuf();
+    const auto j = nlohmann::json::parse(ss.str(), nullptr, false);
+    if (!j.is_object() || !j.contains("id") || !j.contains("sha256") || !j["id"].is_string() || !j["sha256"].is_string()) {
+      return Status::malformed("{} is damaged; remove it to create a new admin key", path);
+    }
+    auth.add_digest(j["id"].get<std::string>(), j["sha256"].get<std::string>(), "admin", "default",
+                    {"admin", "user"}, 0);
+    return Status();
+  }
+  std::string key = auth.create_key("admin", "default", {"admin", "user"});
+  std::string_view id, secret;
+  server::MemoryKeyAuth::split_key(key, id, secret);
+  const nlohmann::json j = {{"id", std::string(id)}, {"sha256", server::MemoryKeyAuth::sha256_hex(key)},
+                            {"principal", "admin"}, {"roles", {"admin", "user"}}};
+  const std::string text = j.dump() + "\n";
+  FILE* f = std::fopen(path.c_str(), "wx");
+  if (f == nullptr) return Status::unavailable("cannot create {}", path);
+  ::chmod(path.c_str(), 0600);
+  std::fwrite(text.data(), 1, text.size(), f);
+  std::fclose(f);
+  std::printf("admin API key (shown once, store it now): %s\n", key.c_str());
+  std::fflush(stdout);
+  secure_zero(key.data(), key.size());
+  return Status();
+}
+
+int run_serve(const ServeArgs& a) {
+  auto cfg = a.config.empty() ? server::default_config() : server::load_config_file(a.config);
+  if (!cfg.has_value()) return fail(cfg.error());
+  if (!a.model.empty()) cfg->model.path = a.model;
+  if (!a.state_dir.empty()) cfg->state_dir = a.state_dir;
+  if (a.port >= 0) {
+    if (a.port > 65535) return fail(Status::invalid_argument("--port {} outside [0, 65535]", a.port));
+    cfg->port = static_cast<uint16_t>(a.port);
+  }
+  if (a.print_config) {
+    std::fwrite(server::default_config_yaml().data(), 1, server::default_config_yaml().size(), stdout);
+    return 0;
+  }
+  if (cfg->model.path.empty()) {
+    return fail(Status::invalid_argument(
+        "no model configured: there is no bundled demo model yet; give --model PATH or set model.path"));
+  }
+  auto state = server::resolve_state_dir(*cfg);
+  if (!state.has_value()) return fail(state.error());
+  cfg->state_dir = *state;
+
+  InProcessBackendOptions bo;
+  bo.model_path = cfg->model.path;
+  bo.model_id = cfg->model.id;
+  bo.chat_format = cfg->model.chat_format;
+  bo.n_ctx = cfg->model.n_ctx;
+  bo.threads = static_cast<int>(cfg->model.threads);
+  auto backend = InProcessBackend::create(bo);
+  if (!backend.has_value()) return fail(backend.error());
+
+  // Signals are taken synchronously by this thread; every server thread inherits the mask.
+  sigset_t sigs;
+  sigemptyset(&sigs);
+  sigaddset(&sigs, SIGTERM);
+  sigaddset(&sigs, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
+
+  server::SystemClock clock;
+  server::MemoryKeyAuth auth(clock);
+  server::ServerParts parts;
+  parts.backend = backend->get();
+  parts.auth = &auth;
+  parts.clock = &clock;
+  parts.audit_path = "";  // state_dir/audit.jsonl
+  auto srv = server::Server::start(*cfg, parts);
+  if (!srv.has_value()) return fail(srv.error());
+  if (Status s = ensure_admin_key(auth, cfg->state_dir); !s.ok()) return fail(s);
+  std::printf("ztslm serve: https://%s:%u/ model %s, state %s%s%s\n", cfg->address.c_str(),
+              static_cast<unsigned>((*srv)->port()), (*backend)->model_info().id.c_str(), cfg->state_dir.c_str(),
+              (*srv)->ca_file().empty() ? "" : ", CA ", (*srv)->ca_file().c_str());
+  std::fflush(stdout);
+  int sig = 0;
+  sigwait(&sigs, &sig);
+  std::fprintf(stderr, "ztslm serve: signal %d, draining\n", sig);
+  (*srv)->stop();
+  return 0;
+}
+
+}  // namespace
+
+void register_serve_commands(CLI::App& app) {
+  static ServeArgs a;
+  CLI::App* cmd = app.add_subcommand("serve", "serve the OpenAI-compatible HTTPS API (TLS, authenticated)");
+  cmd->add_option("-c,--config", a.config, "YAML config file applied over the embedded default");
+  cmd->add_option("-m,--model", a.model, "GGUF model file (overrides model.path)");
+  cmd->add_option("--state-dir", a.state_dir, "state directory (TLS files, admin key, audit log)");
+  cmd->add_option("-p,--port", a.port, "listen port (overrides listen.port; 0 = any free port)");
+  cmd->add_flag("--print-default-config", a.print_config, "print the embedded default config and exit");
+  cmd->callback([] { set_exit_code(run_serve(a)); });
+}
 
 }  // namespace ztslm::cli

@@ -1,0 +1,159 @@
+#include "server/config/config.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include "core/utf8.h"
+
+#include <cstdlib>
+#include <fstream>
+#include <functional>
+#include <limits>
+#include <map>
+#include <sstream>
+
+namespace ztslm::server {
+namespace {
+
+// Walks one mapping node: each known key has a setter; anything else is an error.
+using Setter = std::function<Status(const YAML::Node&, const std::string& key)>;
+
+Status walk(const YAML::Node& node, const std::string& prefix,
+            const std::map<std::string, Setter>& setters) {
+  if (node.IsNull()) return Status();
+  if (!node.IsMap()) return Status::invalid_argument("config: {} must be a mapping", prefix.empty() ? "document" : prefix);
+  for (const auto& kv : node) {
+    if (!kv.first.IsScalar()) return Status::invalid_argument("config: non-scalar key under {}", prefix);
+    const std::string key = kv.first.Scalar();
+    const std::string full = prefix.empty() ? key : prefix + "." + key;
+    auto it = setters.find(key);
+    if (it == setters.end()) return Status::invalid_argument("config: unknown key {}", printable(full, 80));
+    ZTSLM_TRY(it->second(kv.second, full));
+  }
+  return Status();
+}
+
+template <typename T>
+Setter uint_field(T* out, uint64_t lo, uint64_t hi) {
+  return [out, lo, hi](const YAML::Node& n, const std::string& key) -> Status {
+    if (!n.IsScalar()) return Status::invalid_argument("config: {} must be an integer", key);
+    const std::string& s = n.Scalar();
+    if (s.empty() || s.size() > 19 || s.find_first_not_of("0123456789") != std::string::npos) {
+      return Status::invalid_argument("config: {} must be an integer", key);
+    }
+    const uint64_t v = std::strtoull(s.c_str(), nullptr, 10);
+    if (v < lo || v > hi) return Status::invalid_argument("config: {} outside [{}, {}]", key, lo, hi);
+    *out = static_cast<T>(v);
+    return Status();
+  };
+}
+
+Setter string_field(std::string* out) {
+  return [out](const YAML::Node& n, const std::string& key) -> Status {
+    if (n.IsNull()) {
+      out->clear();
+      return Status();
+    }
+    if (!n.IsScalar()) return Status::invalid_argument("config: {} must be a string", key);
+    if (n.Scalar().size() > 4096) return Status::invalid_argument("config: {} longer than 4096 bytes", key);
+    *out = n.Scalar();
+    return Status();
+  };
+}
+
+Setter section(std::map<std::string, Setter> setters) {
+  return [setters = std::move(setters)](const YAML::Node& n, const std::string& key) {
+    return walk(n, key, setters);
+  };
+}
+
+Status apply(const YAML::Node& root, ServerConfig& c) {
+  constexpr uint64_t kU32 = std::numeric_limits<uint32_t>::max();
+  Limits& l = c.limits;
+  std::map<std::string, Setter> top = {
+      {"listen", section({{"address", string_field(&c.address)},
+                          {"port", uint_field(&c.port, 0, 65535)}})},
+      {"state_dir", string_field(&c.state_dir)},
+      {"tls", section({{"cert_file", string_field(&c.tls.cert_file)},
+                       {"key_file", string_field(&c.tls.key_file)},
+                       {"client_ca_file", string_field(&c.tls.client_ca_file)},
+                       {"min_version", string_field(&c.tls.min_version)}})},
+      {"limits",
+       section({{"max_header_bytes", uint_field(&l.max_header_bytes, 1024, 1 << 20)},
+                {"max_body_bytes", uint_field(&l.max_body_bytes, 1024, uint64_t{1} << 30)},
+                {"header_timeout_ms", uint_field(&l.header_timeout_ms, 1, kU32)},
+                {"body_timeout_ms", uint_field(&l.body_timeout_ms, 1, kU32)},
+                {"idle_timeout_ms", uint_field(&l.idle_timeout_ms, 1, kU32)},
+                {"write_timeout_ms", uint_field(&l.write_timeout_ms, 1, kU32)},
+                {"max_connections", uint_field(&l.max_connections, 1, 1 << 20)},
+                {"max_concurrent_generations", uint_field(&l.max_concurrent_generations, 1, 1024)},
+                {"max_json_depth", uint_field(&l.max_json_depth, 4, 1024)},
+                {"max_messages", uint_field(&l.max_messages, 1, 1 << 16)},
+                {"max_message_bytes", uint_field(&l.max_message_bytes, 1, uint64_t{1} << 30)},
+                {"max_stop_strings", uint_field(&l.max_stop_strings, 0, 16)},
+                {"max_tokens", uint_field(&l.max_tokens, 1, 1 << 20)},
+                {"drain_timeout_ms", uint_field(&l.drain_timeout_ms, 0, kU32)}})},
+      {"model", section({{"path", string_field(&c.model.path)},
+                         {"id", string_field(&c.model.id)},
+                         {"chat_format", string_field(&c.model.chat_format)},
+                         {"n_ctx", uint_field(&c.model.n_ctx, 16, 1 << 20)},
+                         {"threads", uint_field(&c.model.threads, 0, 1024)}})},
+      {"sessions", section({{"max_sessions", uint_field(&c.sessions.max_sessions, 0, 1 << 20)},
+                            {"max_per_principal", uint_field(&c.sessions.max_per_principal, 0, 1 << 20)},
+                            {"idle_ttl_s", uint_field(&c.sessions.idle_ttl_s, 1, kU32)},
+                            {"max_age_s", uint_field(&c.sessions.max_age_s, 1, kU32)}})},
+      {"io_threads", uint_field(&c.io_threads, 1, 64)},
+  };
+  ZTSLM_TRY(walk(root, "", top));
+  if (c.tls.min_version != "1.3" && c.tls.min_version != "1.2") {
+    return Status::invalid_argument("config: tls.min_version must be \"1.2\" or \"1.3\"");
+  }
+  if (c.tls.cert_file.empty() != c.tls.key_file.empty()) {
+    return Status::invalid_argument("config: tls.cert_file and tls.key_file go together");
+  }
+  if (c.address.empty()) return Status::invalid_argument("config: listen.address is empty");
+  return Status();
+}
+
+}  // namespace
+
+Result<ServerConfig> parse_config(std::string_view yaml, const ServerConfig& base) {
+  if (yaml.size() > (1u << 20)) return Status::invalid_argument("config: larger than 1 MiB");
+  ServerConfig c = base;
+  try {
+    const YAML::Node root = YAML::Load(std::string(yaml));
+    ZTSLM_TRY(apply(root, c));
+  } catch (const YAML::Exception& e) {
+    return Status::invalid_argument("config: yaml error at line {}, column {}", e.mark.line + 1,
+                                    e.mark.column + 1);
+  } catch (const std::exception&) {
+    return Status::invalid_argument("config: yaml error");
+  }
+  return c;
+}
+
+Result<ServerConfig> default_config() { return parse_config(default_config_yaml(), ServerConfig()); }
+
+Result<ServerConfig> load_config_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return Status::not_found("cannot open config {}", path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  ZTSLM_ASSIGN_OR_RETURN(ServerConfig base, default_config());
+  auto c = parse_config(ss.str(), base);
+  if (!c.has_value()) return c.error().with_context(path);
+  return c;
+}
+
+Result<std::string> resolve_state_dir(const ServerConfig& cfg) {
+  if (!cfg.state_dir.empty()) return cfg.state_dir;
+  if (const char* e = std::getenv("ZTSLM_STATE_DIR"); e != nullptr && *e != '\0') return std::string(e);
+  if (const char* x = std::getenv("XDG_STATE_HOME"); x != nullptr && *x != '\0') {
+    return std::string(x) + "/ztslm";
+  }
+  if (const char* h = std::getenv("HOME"); h != nullptr && *h != '\0') {
+    return std::string(h) + "/.local/state/ztslm";
+  }
+  return Status::failed_precondition("no state directory: set state_dir, ZTSLM_STATE_DIR or HOME");
+}
+
+}  // namespace ztslm::server

@@ -1,0 +1,81 @@
+// Gateway configuration: the YAML schema of config/ztslm.yaml (the embedded default) and its
+// strict, non-throwing loader. A user file is applied over the embedded default, so every key
+// is optional; an unknown key or an ill-typed value is an error naming the key.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "core/result.h"
+
+namespace ztslm::server {
+
+struct Limits {
+  size_t max_header_bytes = 16384;
+  size_t max_body_bytes = 1 << 20;
+  uint32_t header_timeout_ms = 10000;
+  uint32_t body_timeout_ms = 30000;
+  uint32_t idle_timeout_ms = 60000;
+  uint32_t write_timeout_ms = 30000;
+  uint32_t max_connections = 256;
+  uint32_t max_concurrent_generations = 4;
+  uint32_t max_json_depth = 16;
+  uint32_t max_messages = 256;
+  size_t max_message_bytes = 256 * 1024;
+  uint32_t max_stop_strings = 4;
+  uint32_t max_tokens = 4096;
+  uint32_t drain_timeout_ms = 10000;
+};
+
+struct TlsConfig {
+  std::string cert_file;       // "" = generated in state_dir
+  std::string key_file;
+  std::string client_ca_file;  // "" = no client certificates requested
+  std::string min_version = "1.3";
+};
+
+struct ModelConfig {
+  std::string path;
+  std::string id;
+  std::string chat_format;
+  uint32_t n_ctx = 2048;
+  uint32_t threads = 0;
+};
+
+struct SessionConfig {
+  uint32_t max_sessions = 64;
+  uint32_t max_per_principal = 8;
+  uint32_t idle_ttl_s = 900;
+  uint32_t max_age_s = 86400;
+};
+
+struct ServerConfig {
+  std::string address = "127.0.0.1";
+  uint16_t port = 8443;
+  std::string state_dir;
+  TlsConfig tls;
+  Limits limits;
+  ModelConfig model;
+  SessionConfig sessions;
+  uint32_t io_threads = 1;
+};
+
+// The text of config/ztslm.yaml as compiled in.
+std::string_view default_config_yaml();
+
+// Applies the YAML document `yaml` over `base`. kInvalidArgument for a syntax error, an unknown
+// key, a wrong type or a value out of range (the message names the key, never echoes values).
+Result<ServerConfig> parse_config(std::string_view yaml, const ServerConfig& base);
+
+// The embedded default (parse_config of default_config_yaml over ServerConfig{}).
+Result<ServerConfig> default_config();
+
+// Reads `path` and applies it over the embedded default.
+Result<ServerConfig> load_config_file(const std::string& path);
+
+// The state directory: `cfg.state_dir`, else $ZTSLM_STATE_DIR, else $XDG_STATE_HOME/ztslm,
+// else $HOME/.local/state/ztslm. kFailedPrecondition when none can be determined.
+Result<std::string> resolve_state_dir(const ServerConfig& cfg);
+
+}  // namespace ztslm::server

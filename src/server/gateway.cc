@@ -1,0 +1,460 @@
+#include "server/gateway.h"
+
+#include <chrono>
+
+#include "core/secure.h"
+#include "core/utf8.h"
+#include "server/openai/errors.h"
+#include "server/openai/response.h"
+#include "server/random.h"
+
+namespace ztslm::server {
+namespace {
+
+int64_t steady_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+constexpr std::string_view kJson = "application/json";
+
+// Fixed route labels keep metric cardinality bounded whatever paths clients send.
+std::string_view route_label(std::string_view path) {
+  if (path == "/v1/chat/completions" || path == "/v1/completions" || path == "/v1/models" ||
+      path == "/v1/sessions" || path == "/metrics" || path == "/healthz" || path == "/readyz") {
+    return path;
+  }
+  if (path.starts_with("/v1/sessions/")) return "/v1/sessions/{id}";
+  return "other";
+}
+
+}  // namespace
+
+// Per-request state on the way through the pipeline.
+struct Gateway::Ctx {
+  http::Request req;
+  std::shared_ptr<http::Responder> out;
+  AuditRecord rec;
+  Principal principal;
+  int64_t start_ns = 0;
+  bool replied = false;
+};
+
+struct Gateway::GenJob {
+  Ctx ctx;
+  openai::ApiRequest api;
+  SessionLease lease;
+};
+
+nlohmann::json build_policy_input(const PolicyInputArgs& a) {
+  using nlohmann::json;
+  json in;
+  if (a.principal != nullptr) {
+    in["principal"] = {{"id", a.principal->id}, {"tenant", a.principal->tenant}, {"roles", a.principal->roles},
+                       {"method", a.principal->method}, {"attributes", a.principal->attributes}};
+  }
+  in["route"] = {{"method", a.method}, {"path", a.path}, {"action", a.action}};
+  json req = json::object();
+  if (a.request != nullptr) {
+    const auto& r = *a.request;
+    size_t prompt_bytes = r.prompt.size();
+    for (const auto& m : r.messages) prompt_bytes += m.content.size();
+    req = {{"model", r.model},
+           {"stream", r.stream},
+           {"max_tokens", r.sampling.max_tokens},
+           {"max_tokens_given", r.max_tokens_given},
+           {"temperature", r.sampling.temperature},
+           {"top_p", r.sampling.top_p},
+           {"n_messages", r.messages.size()},
+           {"n_stop", r.sampling.stop.size()},
+           {"prompt_bytes", prompt_bytes},
+           {"user", r.user}};
+  }
+  in["request"] = std::move(req);
+  in["model"] = {{"id", a.model_id}};
+  in["session"] = {{"id", a.session_id}, {"present", !a.session_id.empty()}};
+  in["client"] = {{"address", a.client_address}};
+  in["time"] = {{"unix", a.unix_time}};
+  return in;
+}
+
+Gateway::Gateway(const ServerConfig& cfg, GatewayDeps deps)
+    : cfg_(cfg),
+      d_(deps),
+      sessions_(cfg.sessions, *deps.clock, [b = deps.backend] { return b->create_session(); }),
+      model_id_(deps.backend->model_info().id),
+      request_prefix_("req_" + random_hex(6) + "_") {
+  const Limits& l = cfg.limits;
+  parse_limits_.max_body_bytes = l.max_body_bytes;
+  parse_limits_.max_depth = l.max_json_depth;
+  parse_limits_.max_messages = l.max_messages;
+  parse_limits_.max_message_bytes = l.max_message_bytes;
+  parse_limits_.max_stop_strings = l.max_stop_strings;
+  parse_limits_.max_tokens = l.max_tokens;
+  for (uint32_t i = 0; i < l.max_concurrent_generations; ++i) workers_.emplace_back([this] { worker_loop(); });
+}
+
+Gateway::~Gateway() { shutdown(); }
+
+void Gateway::shutdown() {
+  {
+    std::lock_guard<std::mutex> lock(jobs_mu_);
+    if (stopping_.exchange(true) && workers_.empty()) return;
+  }
+  ready_.store(false);
+  jobs_cv_.notify_all();
+  for (auto& t : workers_) t.join();
+  workers_.clear();
+}
+
+void Gateway::worker_loop() {
+  for (;;) {
+    std::unique_ptr<GenJob> job;
+    {
+      std::unique_lock<std::mutex> lock(jobs_mu_);
+      jobs_cv_.wait(lock, [this] { return stopping_.load() || !jobs_.empty(); });
+      if (jobs_.empty()) return;
+      job = std::move(jobs_.front());
+      jobs_.pop_front();
+    }
+    run_generation(*job);
+  }
+}
+
+void Gateway::on_rejected(int status, std::string_view reason, std::string_view client_address) {
+  if (status == 0) {
+    d_.metrics->add("ztslm_tls_handshake_failures_total", "");
+    return;
+  }
+  d_.metrics->add("ztslm_http_rejections_total", "code=\"" + std::to_string(status) + "\"");
+  AuditRecord r;
+  r.time_unix = d_.clock->unix_seconds();
+  r.request_id = request_prefix_ + std::to_string(request_seq_.fetch_add(1));
+  r.decision = "reject";
+  r.reasons.emplace_back(reason);
+  r.http_status = status;
+  r.client_address = std::string(client_address);
+  (void)d_.audit->record(r);
+}
+
+void Gateway::finish_record(Ctx& c, int status) {
+  c.rec.http_status = status;
+  c.rec.total_ms = static_cast<double>(steady_ns() - c.start_ns) / 1e6;
+  if (c.rec.decision.empty()) c.rec.decision = status < 400 ? "allow" : "error";
+  d_.metrics->add("ztslm_requests_total",
+                  "route=\"" + std::string(route_label(c.req.path)) + "\",code=\"" + std::to_string(status) + "\"");
+  d_.metrics->request_duration().observe_us(c.rec.total_ms * 1000.0);
+  d_.metrics->gateway_overhead().observe_us((c.rec.total_ms - c.rec.model_ms) * 1000.0);
+  if (c.req.path != "/healthz" && c.req.path != "/readyz") {
+    // A failed audit write cannot be reported once the response is out; it is counted.
+    if (!d_.audit->record(c.rec).ok()) d_.metrics->add("ztslm_audit_failures_total", "");
+  }
+}
+
+void Gateway::reply(Ctx& c, int status, std::string_view content_type, std::string body, http::Headers headers) {
+  c.replied = true;
+  headers.emplace_back("X-Request-Id", c.rec.request_id);
+  finish_record(c, status);
+  c.out->send(status, content_type, std::move(body), std::move(headers));
+}
+
+void Gateway::reply_error(Ctx& c, const Status& s, int http_override, http::Headers headers) {
+  openai::HttpError e = openai::error_response(s, http_override);
+  if (e.http_status >= 500 || c.rec.reasons.empty()) c.rec.reasons.push_back(s.to_string());
+  if (e.http_status == 401) headers.emplace_back("WWW-Authenticate", "Bearer");
+  reply(c, e.http_status, kJson, std::move(e.body), std::move(headers));
+}
+
+void Gateway::handle(http::Request req, std::shared_ptr<http::Responder> responder) {
+  Ctx c;
+  c.start_ns = req.received_ns != 0 ? req.received_ns : steady_ns();
+  c.req = std::move(req);
+  c.out = std::move(responder);
+  c.rec.time_unix = d_.clock->unix_seconds();
+  c.rec.request_id = request_prefix_ + std::to_string(request_seq_.fetch_add(1));
+  c.rec.route = std::string(c.req.method) + " " + std::string(route_label(c.req.path));
+  c.rec.client_address = c.req.client_address;
+  route(c);
+}
+
+bool Gateway::authenticate(Ctx& c) {
+  AuthInput in{c.req.authorization, c.req.peer_cert_der, c.req.client_address};
+  AuthFailure failure;
+  auto p = d_.auth->authenticate(in, failure);
+  // SECURITY: the credential is wiped from the request once used; it never reaches a log.
+  secure_zero(c.req.authorization.data(), c.req.authorization.size());
+  c.req.authorization.clear();
+  if (!p.has_value()) {
+    c.rec.decision = "deny";
+    c.rec.auth_failure = failure.reason.empty() ? "invalid" : failure.reason;
+    c.rec.reasons.push_back("authentication failed");
+    d_.metrics->add("ztslm_auth_failures_total", "reason=\"" + c.rec.auth_failure + "\"");
+    reply_error(c, Status::unauthenticated("invalid or missing credentials"));
+    return false;
+  }
+  c.principal = std::move(p).value();
+  c.rec.principal = c.principal.id;
+  c.rec.tenant = c.principal.tenant;
+  c.rec.auth_method = c.principal.method;
+  return true;
+}
+
+bool Gateway::authorize(Ctx& c, std::string_view action, const openai::ApiRequest* req) {
+  PolicyInputArgs a;
+  a.principal = &c.principal;
+  a.method = c.req.method;
+  a.path = route_label(c.req.path);
+  a.action = action;
+  a.request = req;
+  a.model_id = model_id_;
+  a.session_id = c.req.session_id;
+  a.client_address = c.req.client_address;
+  a.unix_time = c.rec.time_unix;
+  auto d = d_.authorizer->authorize(build_policy_input(a));
+  if (!d.has_value() || !d->allow) {
+    c.rec.decision = "deny";
+    if (d.has_value()) c.rec.reasons = d->reasons;
+    else c.rec.reasons.push_back("policy error: " + d.error().to_string());
+    d_.metrics->add("ztslm_policy_denials_total", "route=\"" + std::string(route_label(c.req.path)) + "\"");
+    reply_error(c, Status::permission_denied("the caller may not {}", action));
+    return false;
+  }
+  c.rec.reasons = d->reasons;
+  return true;
+}
+
+void Gateway::route(Ctx& c) {
+  const std::string& p = c.req.path;
+  const std::string& m = c.req.method;
+  if (p == "/healthz" || p == "/readyz") {
+    if (m != "GET") return reply_error(c, Status::invalid_argument("method not allowed"), 405);
+    const bool ok = p == "/healthz" || (ready_.load() && !stopping_.load());
+    return reply(c, ok ? 200 : 503, kJson, ok ? "{\"status\":\"ok\"}" : "{\"status\":\"unavailable\"}");
+  }
+  if (!authenticate(c)) return;
+  if (p == "/v1/chat/completions" || p == "/v1/completions") {
+    if (m != "POST") return reply_error(c, Status::invalid_argument("method not allowed"), 405);
+    return handle_generate(c, p == "/v1/chat/completions");
+  }
+  if (p == "/v1/models") {
+    if (m != "GET") return reply_error(c, Status::invalid_argument("method not allowed"), 405);
+    return handle_models(c);
+  }
+  if (p == "/metrics") {
+    if (m != "GET") return reply_error(c, Status::invalid_argument("method not allowed"), 405);
+    return handle_metrics(c);
+  }
+  if (p == "/v1/sessions") {
+    if (m != "POST") return reply_error(c, Status::invalid_argument("method not allowed"), 405);
+    return handle_create_session(c);
+  }
+  if (p.starts_with("/v1/sessions/")) {
+    if (m != "DELETE") return reply_error(c, Status::invalid_argument("method not allowed"), 405);
+    return handle_delete_session(c, p.substr(std::string_view("/v1/sessions/").size()));
+  }
+  reply_error(c, Status::not_found("no route {}", printable(route_label(p), 32)));
+}
+
+void Gateway::handle_models(Ctx& c) {
+  if (!authorize(c, "models", nullptr)) return;
+  ModelInfo info = d_.backend->model_info();
+  reply(c, 200, kJson, openai::models_json(info));
+}
+
+void Gateway::handle_metrics(Ctx& c) {
+  if (!authorize(c, "metrics", nullptr)) return;
+  d_.metrics->set_gauge("ztslm_active_sessions", static_cast<int64_t>(sessions_.size()));
+  d_.metrics->set_gauge("ztslm_active_generations", static_cast<int64_t>(active_gens_.load()));
+  reply(c, 200, "text/plain; version=0.0.4", d_.metrics->render());
+}
+
+void Gateway::handle_create_session(Ctx& c) {
+  // The body, if any, must be an empty JSON object: nothing is silently ignored.
+  std::string_view body = c.req.body;
+  while (!body.empty() && (body.front() == ' ' || body.front() == '\n' || body.front() == '\r' || body.front() == '\t')) body.remove_prefix(1);
+  while (!body.empty() && (body.back() == ' ' || body.back() == '\n' || body.back() == '\r' || body.back() == '\t')) body.remove_suffix(1);
+  if (!body.empty() && body != "{}") {
+    return reply_error(c, Status::invalid_argument("POST /v1/sessions takes no fields"));
+  }
+  if (!authorize(c, "sessions", nullptr)) return;
+  auto s = sessions_.create({c.principal.id, c.principal.tenant});
+  if (!s.has_value()) return reply_error(c, s.error());
+  c.rec.session = s->id;
+  d_.metrics->set_gauge("ztslm_active_sessions", static_cast<int64_t>(sessions_.size()));
+  nlohmann::json j = {{"id", s->id}, {"object", "session"}, {"created", s->created_unix},
+                      {"expires_at", s->expires_unix}};
+  reply(c, 200, kJson, j.dump());
+}
+
+void Gateway::handle_delete_session(Ctx& c, const std::string& id) {
+  if (!authorize(c, "sessions", nullptr)) return;
+  Status s = sessions_.remove(id, {c.principal.id, c.principal.tenant});
+  if (!s.ok()) return reply_error(c, s);
+  c.rec.session = id;
+  nlohmann::json j = {{"id", id}, {"object", "session"}, {"deleted", true}};
+  reply(c, 200, kJson, j.dump());
+}
+
+void Gateway::handle_generate(Ctx& c, bool is_chat) {
+  auto parsed = is_chat ? openai::parse_chat_request(c.req.body, parse_limits_)
+                        : openai::parse_completion_request(c.req.body, parse_limits_);
+  if (!parsed.has_value()) {
+    c.rec.decision = "reject";
+    c.rec.reasons.push_back(parsed.error().to_string());
+    const int code = parsed.error().code() == StatusCode::kResourceExhausted ? 413 : 400;
+    return reply_error(c, parsed.error(), code);
+  }
+  openai::ApiRequest api = std::move(parsed).value();
+  c.rec.model = api.model;
+  if (!api.max_tokens_given) api.sampling.max_tokens = std::min<uint32_t>(256, cfg_.limits.max_tokens);
+  if (!authorize(c, "generate", &api)) return;
+  if (api.model != model_id_) {
+    return reply_error(c, Status::not_found("model '{}' does not exist", printable(api.model, 64)));
+  }
+  // Input guard over every text the model will see.
+  std::vector<std::string_view> texts;
+  if (is_chat) {
+    for (const auto& m : api.messages) texts.push_back(m.content);
+  } else {
+    texts.push_back(api.prompt);
+  }
+  GuardVerdict gv = d_.input_guard->check(texts);
+  for (const auto& [type, n] : gv.findings) {
+    c.rec.guard_findings[type] += n;
+    d_.metrics->add("ztslm_guard_findings_total", "stage=\"input\",type=\"" + type + "\"", n);
+  }
+  if (!gv.allow) {
+    c.rec.decision = "deny";
+    c.rec.reasons.push_back("input guard: " + gv.reason);
+    return reply_error(c, Status::invalid_argument("the request was rejected by the input guard"));
+  }
+  SessionLease lease;
+  if (!c.req.session_id.empty()) {
+    auto l = sessions_.acquire(c.req.session_id, {c.principal.id, c.principal.tenant});
+    if (!l.has_value()) return reply_error(c, l.error());
+    lease = std::move(l).value();
+    c.rec.session = lease.id();
+  }
+  // Admission: a bounded number of generations run; past it the client is told to retry.
+  uint32_t cur = active_gens_.load();
+  do {
+    if (cur >= cfg_.limits.max_concurrent_generations || stopping_.load()) {
+      d_.metrics->add("ztslm_generation_rejections_total", "");
+      return reply_error(c, Status::unavailable("the server is at its generation limit; retry later"), 503,
+                         {{"Retry-After", "1"}});
+    }
+  } while (!active_gens_.compare_exchange_weak(cur, cur + 1));
+  auto job = std::make_unique<GenJob>();
+  job->ctx = std::move(c);
+  job->api = std::move(api);
+  job->lease = std::move(lease);
+  {
+    std::lock_guard<std::mutex> lock(jobs_mu_);
+    jobs_.push_back(std::move(job));
+  }
+  jobs_cv_.notify_one();
+}
+
+void Gateway::run_generation(GenJob& job) {
+  Ctx& c = job.ctx;
+  openai::ApiRequest& api = job.api;
+  openai::ResponseMeta meta;
+  meta.is_chat = api.is_chat;
+  meta.id = (api.is_chat ? "chatcmpl-" : "cmpl-") + random_hex(12);
+  meta.created = d_.clock->unix_seconds();
+  meta.model = model_id_;
+
+  GenerateRequest gr;
+  gr.is_chat = api.is_chat;
+  gr.messages = std::move(api.messages);
+  gr.prompt = std::move(api.prompt);
+  gr.sampling = api.sampling;
+  gr.session = job.lease.backend();
+
+  std::unique_ptr<OutputFilter> filter = d_.output_filter->create();
+  std::string text;            // non-streaming: the whole answer
+  bool started = false;        // streaming: headers sent
+  bool filter_stopped = false;
+  int64_t last_piece_ns = 0;
+  const int64_t gen_start_ns = steady_ns();
+  auto start_stream = [&] {
+    if (started) return;
+    started = true;
+    c.out->start_stream(200, "text/event-stream", {{"X-Request-Id", c.rec.request_id}});
+    if (api.is_chat) c.out->write(openai::chunk_sse(meta, "", true, nullptr, nullptr));
+  };
+  auto emit = [&](std::string_view piece) -> bool {
+    if (piece.empty()) return true;
+    if (api.stream) {
+      start_stream();
+      return c.out->write(openai::chunk_sse(meta, piece, false, nullptr, nullptr));
+    }
+    text.append(piece);
+    return true;
+  };
+  auto on_text = [&](std::string_view piece) -> bool {
+    const int64_t now = steady_ns();
+    if (last_piece_ns == 0) d_.metrics->time_to_first_token().observe_us(static_cast<double>(now - gen_start_ns) / 1e3);
+    else d_.metrics->inter_token().observe_us(static_cast<double>(now - last_piece_ns) / 1e3);
+    last_piece_ns = now;
+    if (stopping_.load() || c.out->client_gone()) return false;
+    bool stop = false;
+    const std::string out = filter->on_chunk(piece, stop);
+    if (!emit(out)) return false;
+    if (stop) {
+      filter_stopped = true;
+      return false;
+    }
+    return true;
+  };
+  auto result = d_.backend->generate(gr, on_text);
+  // The session and the generation slot are free before the client sees the end of this
+  // response, so its next request can use them at once.
+  job.lease = SessionLease();
+  active_gens_.fetch_sub(1);
+  for (const auto& [type, n] : filter->findings()) {
+    c.rec.guard_findings[type] += n;
+    d_.metrics->add("ztslm_guard_findings_total", "stage=\"output\",type=\"" + type + "\"", n);
+  }
+  GenerateResult r;
+  if (result.has_value()) {
+    r = *result;
+  } else if (result.error().code() == StatusCode::kCancelled && filter_stopped) {
+    r.finish_reason = "content_filter";
+  } else {
+    if (result.error().code() == StatusCode::kCancelled) c.rec.reasons.push_back("cancelled");
+    if (!started) {
+      c.rec.decision = "error";
+      return reply_error(c, result.error());
+    }
+    c.rec.reasons.push_back(result.error().to_string());
+    const openai::HttpError e = openai::error_response(result.error());
+    c.out->write("data: " + e.body + "\n\n");
+    c.out->write("data: [DONE]\n\n");
+    c.out->end();
+    finish_record(c, 200);
+    return;
+  }
+  if (!filter_stopped) emit(filter->finish());
+  c.rec.tokens_in = r.prompt_tokens;
+  c.rec.tokens_out = r.completion_tokens;
+  c.rec.cached_tokens = r.cached_tokens;
+  c.rec.model_ms = r.model_ms;
+  d_.metrics->add("ztslm_tokens_total", "direction=\"in\"", r.prompt_tokens);
+  d_.metrics->add("ztslm_tokens_total", "direction=\"out\"", r.completion_tokens);
+  if (api.stream) {
+    start_stream();
+    const bool usage_inline = !api.include_usage;
+    c.out->write(openai::chunk_sse(meta, "", false, r.finish_reason.c_str(), usage_inline ? &r : nullptr));
+    if (api.include_usage) c.out->write(openai::usage_chunk_sse(meta, r));
+    c.out->write("data: [DONE]\n\n");
+    c.rec.decision = "allow";
+    finish_record(c, 200);
+    c.out->end();
+    return;
+  }
+  c.rec.decision = "allow";
+  reply(c, 200, kJson, openai::completion_json(meta, text, r));
+}
+
+}  // namespace ztslm::server

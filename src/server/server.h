@@ -1,0 +1,70 @@
+// A running gateway: TLS material, the HTTP server and the pipeline, assembled from a config
+// and the stages (stand-ins where the caller gives none). Used by `ztslm serve` and the tests.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "core/result.h"
+#include "server/backend.h"
+#include "server/clock.h"
+#include "server/config/config.h"
+#include "server/gateway.h"
+#include "server/http/http_server.h"
+#include "server/metrics.h"
+#include "server/stages.h"
+
+namespace ztslm::server {
+
+// Stages the caller provides; null ones get the stand-ins of stages.h (MemoryKeyAuth with no
+// keys, RoleAuthorizer, AllowAllGuard, PassThroughFilterFactory, SimpleAuditSink writing
+// state_dir/audit.jsonl unless `audit_path` is "-" for memory only).
+struct ServerParts {
+  Backend* backend = nullptr;  // required
+  AuthStage* auth = nullptr;
+  Authorizer* authorizer = nullptr;
+  InputGuard* input_guard = nullptr;
+  OutputFilterFactory* output_filter = nullptr;
+  AuditSink* audit = nullptr;
+  const Clock* clock = nullptr;
+  std::string audit_path = "-";
+};
+
+class Server final {
+ public:
+  // Resolves the state directory, generates the local CA when no certificate is configured,
+  // binds and starts serving. Errors name what failed (bind, TLS file, state directory).
+  static Result<std::unique_ptr<Server>> start(const ServerConfig& cfg, ServerParts parts);
+  ~Server();
+
+  uint16_t port() const { return http_->port(); }
+  // The CA file clients should trust ("" when the certificate came from the config).
+  const std::string& ca_file() const { return ca_file_; }
+  const std::string& state_dir() const { return state_dir_; }
+  bool created_tls() const { return created_tls_; }
+  Gateway& gateway() { return *gateway_; }
+  Metrics& metrics() { return metrics_; }
+  http::HttpServer& http() { return *http_; }
+
+  // Graceful stop: not ready, stop accepting, drain in-flight requests for up to
+  // limits.drain_timeout_ms, cancel what remains, close every connection.
+  void stop();
+
+ private:
+  Server() = default;
+  ServerConfig cfg_;
+  std::string state_dir_, ca_file_;
+  bool created_tls_ = false;
+  SystemClock system_clock_;
+  Metrics metrics_;
+  std::unique_ptr<AuthStage> own_auth_;
+  std::unique_ptr<Authorizer> own_authorizer_;
+  std::unique_ptr<InputGuard> own_guard_;
+  std::unique_ptr<OutputFilterFactory> own_filter_;
+  std::unique_ptr<AuditSink> own_audit_;
+  std::unique_ptr<Gateway> gateway_;
+  std::unique_ptr<http::HttpServer> http_;
+  bool stopped_ = false;
+};
+
+}  // namespace ztslm::server

@@ -1,0 +1,208 @@
+// The pipeline's seams (DESIGN.md "Request pipeline"): who the caller is, whether it may do
+// what it asks, what the input guard and the output filter say, and where the audit record
+// goes. The gateway only speaks to these interfaces; adapters in server/ connect identity/,
+// policy/, guard/ and audit/, and the stand-ins below serve until (or without) them.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "core/result.h"
+#include "server/clock.h"
+
+namespace ztslm::server {
+
+// The authenticated caller. `method` is "api_key", "jwt" or "mtls".
+struct Principal {
+  std::string id;
+  std::string tenant;
+  std::vector<std::string> roles;
+  std::map<std::string, std::string> attributes;
+  std::string method;
+
+  bool has_role(std::string_view r) const {
+    for (const auto& x : roles) if (x == r) return true;
+    return false;
+  }
+};
+
+// What the authenticator sees of a request. Views into the connection; valid during the call.
+struct AuthInput {
+  std::string_view authorization;  // the Authorization header ("" when absent)
+  std::string_view peer_cert_der;  // the verified client certificate (DER), "" when none
+  std::string_view client_address;
+};
+
+// Why authentication failed; goes to the audit log and metrics only, never to the client.
+struct AuthFailure {
+  std::string reason;  // "missing", "malformed", "unknown_key", "expired", "revoked", ...
+};
+
+class AuthStage {
+ public:
+  virtual ~AuthStage() = default;
+  // The principal behind `in`, or kUnauthenticated with the internal reason in `failure`.
+  virtual Result<Principal> authenticate(const AuthInput& in, AuthFailure& failure) = 0;
+};
+
+// The authorisation decision (policy output).
+struct Decision {
+  bool allow = false;
+  std::vector<std::string> reasons;
+  uint32_t max_tokens_cap = 0;  // obligation: 0 = none
+};
+
+class Authorizer {
+ public:
+  virtual ~Authorizer() = default;
+  // Decides on `input`, the policy input document (src/server/README.md "Policy input").
+  // A Status error means the decision could not be made; the gateway then denies.
+  virtual Result<Decision> authorize(const nlohmann::json& input) = 0;
+};
+
+// Input guard verdict over the request's text.
+struct GuardVerdict {
+  bool allow = true;
+  std::string reason;                        // for the audit log
+  std::map<std::string, uint32_t> findings;  // finding type -> count
+};
+
+class InputGuard {
+ public:
+  virtual ~InputGuard() = default;
+  // `texts` are the request's message contents (or the prompt), in order.
+  virtual GuardVerdict check(const std::vector<std::string_view>& texts) = 0;
+};
+
+// One response stream's output filter (created per request: it may hold text back across
+// chunks, e.g. so that a secret split across chunks is never emitted partly).
+class OutputFilter {
+ public:
+  virtual ~OutputFilter() = default;
+  // Returns the text that may be sent now; `stop` set to true ends the stream.
+  virtual std::string on_chunk(std::string_view text, bool& stop) = 0;
+  // Returns what was held back at the end of the stream.
+  virtual std::string finish() = 0;
+  // Finding type -> count, for the audit record.
+  virtual std::map<std::string, uint32_t> findings() const { return {}; }
+};
+
+class OutputFilterFactory {
+ public:
+  virtual ~OutputFilterFactory() = default;
+  virtual std::unique_ptr<OutputFilter> create() = 0;
+};
+
+// One audit record (issue 3 item 6); prompt/response text never goes in here, only counts.
+struct AuditRecord {
+  int64_t time_unix = 0;
+  std::string request_id;
+  std::string principal;
+  std::string tenant;
+  std::string auth_method;
+  std::string auth_failure;  // internal reason of a 401
+  std::string route;
+  std::string model;
+  std::string decision;  // "allow", "deny", "error"
+  std::vector<std::string> reasons;
+  std::map<std::string, uint32_t> guard_findings;
+  uint64_t tokens_in = 0;
+  uint64_t tokens_out = 0;
+  uint64_t cached_tokens = 0;
+  int http_status = 0;
+  double total_ms = 0;
+  double model_ms = 0;
+  std::string client_address;
+  std::string session;  // "" or the session id
+};
+
+class AuditSink {
+ public:
+  virtual ~AuditSink() = default;
+  // Records `r` durably before the caller completes the response. A failure makes the
+  // gateway answer 500 where it still can.
+  virtual Status record(const AuditRecord& r) = 0;
+};
+
+// ---- stand-ins ----
+
+// API keys held in memory as SHA-256 digests ("ztslm_sk_<id>_<secret>"), compared in constant
+// time; expiry against the injected clock, revocation effective at once. Stands in for
+// identity's SQLite key store.
+class MemoryKeyAuth final : public AuthStage {
+ public:
+  explicit MemoryKeyAuth(const Clock& clock) : clock_(&clock) {}
+  // Creates a key and returns its full text (shown once). `expires_unix` 0 = never.
+  std::string create_key(const std::string& principal, const std::string& tenant,
+                         std::vector<std::string> roles, int64_t expires_unix = 0);
+  // Revokes the key with id `key_id` (the part after "ztslm_sk_" up to the next "_").
+  bool revoke(const std::string& key_id);
+  // Adds a key known only by its digest (loaded from the state directory).
+  void add_digest(const std::string& key_id, const std::string& sha256_hex, const std::string& principal,
+                  const std::string& tenant, std::vector<std::string> roles, int64_t expires_unix);
+  Result<Principal> authenticate(const AuthInput& in, AuthFailure& failure) override;
+
+  // Splits "ztslm_sk_<id>_<secret>" into id and secret; false when malformed.
+  static bool split_key(std::string_view key, std::string_view& id, std::string_view& secret);
+  static std::string sha256_hex(std::string_view data);
+
+ private:
+  struct Entry {
+    std::string digest_hex;
+    Principal principal;
+    int64_t expires_unix = 0;
+    bool revoked = false;
+  };
+  const Clock* clock_;
+  std::mutex mu_;
+  std::map<std::string, Entry> keys_;
+};
+
+// Deny-by-default role check standing in for the policy engine: `generate` and `sessions`
+// routes need role "user", `models` needs "user" or "admin", `metrics` and `keys` need "admin".
+// Everything else is denied.
+class RoleAuthorizer final : public Authorizer {
+ public:
+  Result<Decision> authorize(const nlohmann::json& input) override;
+};
+
+class AllowAllGuard final : public InputGuard {
+ public:
+  GuardVerdict check(const std::vector<std::string_view>&) override { return {}; }
+};
+
+class PassThroughFilterFactory final : public OutputFilterFactory {
+ public:
+  std::unique_ptr<OutputFilter> create() override;
+};
+
+// Keeps records in memory (tests) and optionally appends them as JSON lines to a file with
+// fsync (no hash chain: audit/ provides that).
+class SimpleAuditSink final : public AuditSink {
+ public:
+  explicit SimpleAuditSink(std::string path = "", size_t keep_in_memory = 1024)
+      : path_(std::move(path)), keep_(keep_in_memory) {}
+  ~SimpleAuditSink() override;
+  Status record(const AuditRecord& r) override;
+  std::vector<AuditRecord> records() const;
+
+ private:
+  std::string path_;
+  size_t keep_;
+  int fd_ = -1;
+  mutable std::mutex mu_;
+  std::deque<AuditRecord> recent_;
+};
+
+// The JSON form of an audit record (one line of the log).
+nlohmann::json audit_record_json(const AuditRecord& r);
+
+}  // namespace ztslm::server

@@ -1,0 +1,62 @@
+#include "server/config/config.h"
+
+#include "test_util.h"
+
+namespace ztslm::server {
+namespace {
+
+using ::ztslm::testing::shared_dir;
+
+TEST(ConfigTest, EmbeddedDefaultMatchesIssueDefaults) {
+  auto c = default_config();
+  ASSERT_TRUE(c.has_value()) << c.error().to_string();
+  EXPECT_EQ(c->address, "127.0.0.1");
+  EXPECT_EQ(c->port, 8443);
+  EXPECT_EQ(c->tls.min_version, "1.3");
+  EXPECT_TRUE(c->model.path.empty());  // no bundled model yet: serve refuses without --model
+  EXPECT_GT(c->limits.max_body_bytes, 0u);
+  EXPECT_GT(c->limits.header_timeout_ms, 0u);
+}
+
+TEST(ConfigTest, UserFileOverridesOnlyWhatItNames) {
+  auto base = default_config();
+  ASSERT_TRUE(base.has_value());
+  auto c = parse_config("listen:\n  port: 0\nlimits:\n  max_body_bytes: 4096\n", *base);
+  ASSERT_TRUE(c.has_value()) << c.error().to_string();
+  EXPECT_EQ(c->port, 0);
+  EXPECT_EQ(c->limits.max_body_bytes, 4096u);
+  EXPECT_EQ(c->limits.max_header_bytes, base->limits.max_header_bytes);
+  EXPECT_EQ(c->address, "127.0.0.1");
+}
+
+TEST(ConfigTest, RejectsEachDefect) {
+  const struct {
+    const char* name;
+    const char* yaml;
+  } kCases[] = {
+      {"unknown top key", "listen_port: 1\n"},
+      {"unknown nested key", "limits:\n  max_bogus: 1\n"},
+      {"wrong type", "listen:\n  port: [1]\n"},
+      {"not a number", "listen:\n  port: eighty\n"},
+      {"negative", "limits:\n  max_body_bytes: -1\n"},
+      {"out of range", "listen:\n  port: 70000\n"},
+      {"bad tls version", "tls:\n  min_version: \"1.0\"\n"},
+      {"cert without key", "tls:\n  cert_file: a.pem\n"},
+      {"syntax error", "listen: [\n"},
+      {"section not a map", "limits: 5\n"},
+  };
+  for (const auto& c : kCases) {
+    EXPECT_THAT(parse_config(c.yaml, ServerConfig()), StatusIs(StatusCode::kInvalidArgument)) << c.name;
+  }
+}
+
+TEST(ConfigTest, EmptyDocumentKeepsBase) {
+  ServerConfig base;
+  base.port = 1234;
+  auto c = parse_config("", base);
+  ASSERT_TRUE(c.has_value());
+  EXPECT_EQ(c->port, 1234);
+}
+
+}  // namespace
+}  // namespace ztslm::server

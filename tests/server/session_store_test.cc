@@ -1,0 +1,127 @@
+#include "server/session/session_store.h"
+
+#include <atomic>
+
+#include "test_util.h"
+
+namespace ztslm::server {
+namespace {
+
+std::atomic<int> g_live{0};
+
+class FakeSession final : public BackendSession {
+ public:
+  FakeSession() { ++g_live; }
+  ~FakeSession() override { --g_live; }
+};
+
+SessionStore::Factory fake_factory() {
+  return [] { return Result<std::unique_ptr<BackendSession>>(std::unique_ptr<BackendSession>(new FakeSession())); };
+}
+
+SessionConfig small_config() {
+  SessionConfig c;
+  c.max_sessions = 2;
+  c.max_per_principal = 2;
+  c.idle_ttl_s = 10;
+  c.max_age_s = 100;
+  return c;
+}
+
+const SessionOwner kAlice{"alice", "t1"};
+const SessionOwner kBob{"bob", "t1"};
+const SessionOwner kAliceOtherTenant{"alice", "t2"};
+
+TEST(SessionStoreTest, BoundToItsPrincipal) {
+  ManualClock clock;
+  SessionStore store(small_config(), clock, fake_factory());
+  auto s = store.create(kAlice);
+  ASSERT_TRUE(s.has_value());
+  EXPECT_TRUE(s->id.starts_with("sess_"));
+  EXPECT_THAT(store.acquire(s->id, kBob), StatusIs(StatusCode::kNotFound));
+  EXPECT_THAT(store.acquire(s->id, kAliceOtherTenant), StatusIs(StatusCode::kNotFound));
+  EXPECT_THAT(store.remove(s->id, kBob), StatusIs(StatusCode::kNotFound));
+  EXPECT_THAT(store.acquire("sess_unknown", kAlice), StatusIs(StatusCode::kNotFound));
+  auto lease = store.acquire(s->id, kAlice);
+  ASSERT_TRUE(lease.has_value());
+  EXPECT_NE(lease->backend(), nullptr);
+  // One request at a time per session.
+  EXPECT_THAT(store.acquire(s->id, kAlice), StatusIs(StatusCode::kFailedPrecondition));
+}
+
+TEST(SessionStoreTest, IdleTtlAndMaxAgeExpire) {
+  ManualClock clock;
+  const int live0 = g_live;
+  SessionStore store(small_config(), clock, fake_factory());
+  auto s = store.create(kAlice);
+  ASSERT_TRUE(s.has_value());
+  clock.advance_ms(9000);
+  { ASSERT_TRUE(store.acquire(s->id, kAlice).has_value()); }  // use refreshes the idle timer
+  clock.advance_ms(9000);
+  { ASSERT_TRUE(store.acquire(s->id, kAlice).has_value()); }
+  clock.advance_ms(10000);
+  EXPECT_THAT(store.acquire(s->id, kAlice), StatusIs(StatusCode::kNotFound));
+  EXPECT_EQ(g_live, live0);  // expired state destroyed (wiped)
+
+  SessionConfig c = small_config();
+  c.idle_ttl_s = 1000;
+  c.max_age_s = 5;
+  SessionStore aged(c, clock, fake_factory());
+  auto t = aged.create(kAlice);
+  ASSERT_TRUE(t.has_value());
+  for (int i = 0; i < 4; ++i) {
+    clock.advance_ms(1000);
+    ASSERT_TRUE(aged.acquire(t->id, kAlice).has_value());
+  }
+  clock.advance_ms(1000);
+  EXPECT_THAT(aged.acquire(t->id, kAlice), StatusIs(StatusCode::kNotFound));
+}
+
+TEST(SessionStoreTest, LruEvictsIdleAndDestroysState) {
+  ManualClock clock;
+  const int live0 = g_live;
+  SessionStore store(small_config(), clock, fake_factory());
+  auto a = store.create(kAlice);
+  clock.advance_ms(1);
+  auto b = store.create(kBob);
+  ASSERT_TRUE(a.has_value() && b.has_value());
+  { ASSERT_TRUE(store.acquire(a->id, kAlice).has_value()); }  // a is now most recent
+  auto c = store.create(kAliceOtherTenant);                    // evicts b
+  ASSERT_TRUE(c.has_value());
+  EXPECT_EQ(store.size(), 2u);
+  EXPECT_EQ(store.evictions(), 1u);
+  EXPECT_EQ(g_live, live0 + 2);
+  EXPECT_THAT(store.acquire(b->id, kBob), StatusIs(StatusCode::kNotFound));
+  EXPECT_TRUE(store.acquire(a->id, kAlice).has_value());
+}
+
+TEST(SessionStoreTest, BusySessionsAreNotEvictedAndDeleteWaitsForLease) {
+  ManualClock clock;
+  const int live0 = g_live;
+  SessionStore store(small_config(), clock, fake_factory());
+  auto a = store.create(kAlice);
+  auto b = store.create(kBob);
+  ASSERT_TRUE(a.has_value() && b.has_value());
+  auto la = store.acquire(a->id, kAlice);
+  auto lb = store.acquire(b->id, kBob);
+  ASSERT_TRUE(la.has_value() && lb.has_value());
+  EXPECT_THAT(store.create(kAliceOtherTenant), StatusIs(StatusCode::kResourceExhausted));
+  ASSERT_TRUE(store.remove(a->id, kAlice).ok());
+  EXPECT_EQ(g_live, live0 + 2);  // still leased: state alive until the request ends
+  *la = SessionLease();
+  EXPECT_EQ(g_live, live0 + 1);
+}
+
+TEST(SessionStoreTest, PerPrincipalLimit) {
+  ManualClock clock;
+  SessionConfig c = small_config();
+  c.max_sessions = 10;
+  c.max_per_principal = 1;
+  SessionStore store(c, clock, fake_factory());
+  ASSERT_TRUE(store.create(kAlice).has_value());
+  EXPECT_THAT(store.create(kAlice), StatusIs(StatusCode::kResourceExhausted));
+  EXPECT_TRUE(store.create(kBob).has_value());
+}
+
+}  // namespace
+}  // namespace ztslm::server
