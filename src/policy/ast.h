@@ -112,6 +112,7 @@ struct Import {
 
 struct Module {
   std::string file;
+  bool v1 = true;  // Rego v1 syntax (v0 when parsed as v0 without `import rego.v1`)
   std::vector<std::string> package;  // without the leading "data"
   std::vector<Import> imports;
   std::vector<std::shared_ptr<Rule>> rules;

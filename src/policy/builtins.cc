@@ -2581,9 +2581,8 @@ BUILTIN(b_time_parse_duration_ns) {
   static constexpr std::string_view kFn = "time.parse_duration_ns";
   WANT(0, is_string, "string");
   int64_t ns = 0;
-  if (!parse_duration(args[0].as_string(), &ns)) {
-    return builtin_error(kFn, "time: invalid duration " + printable(args[0].as_string(), 64));
-  }
+  std::string why;
+  if (!parse_duration(args[0].as_string(), &ns, &why)) return builtin_error(kFn, "time: " + why);
   *out = Value::integer(ns);
   return Status();
 }

@@ -23,6 +23,7 @@ Status compile_error(const std::string& file, Location loc, std::string_view cod
 struct Scope {
   std::map<std::string, int> vars;
   std::set<std::string> assigned;  // declared with := or some in this scope
+  std::set<std::string> args;      // function parameters (may not be re-assigned)
   Scope* parent = nullptr;
 };
 
@@ -74,6 +75,7 @@ class Resolver {
   Status resolve_branch(Rule& r, Scope* args_scope) {
     Scope body_scope;
     body_scope.parent = args_scope;
+    for (const auto& [name, slot] : args_scope->vars) body_scope.args.insert(name);
     // Head variables that the body does not bind are still body-scope variables.
     ZTSLM_TRY(resolve_body(r.body, &body_scope));
     for (TermPtr& k : r.keys) ZTSLM_TRY(resolve_term(k, &body_scope));
@@ -147,6 +149,43 @@ class Resolver {
     }
   }
 
+  // True when `name` occurs as a variable in an expression of `body` before `e`.
+  static bool used_before(const Body& body, const Expr* e, const std::string& name) {
+    for (const Expr& x : body.exprs) {
+      if (&x == e) return false;
+      std::vector<std::string> names;
+      if (x.a) collect_pattern_vars(*x.a, &names);
+      if (x.b) collect_pattern_vars(*x.b, &names);
+      if (std::find(names.begin(), names.end(), name) != names.end()) return true;
+    }
+    return false;
+  }
+
+  // Unifying literals of different shapes can never succeed: OPA's type checker rejects it.
+  static Status check_match(const std::string& file, const Expr& e) {
+    const Term& a = *e.a;
+    const Term& b = *e.b;
+    const bool a_coll = a.kind == TermKind::kArray || a.kind == TermKind::kObject;
+    const bool b_coll = b.kind == TermKind::kArray || b.kind == TermKind::kObject;
+    if (!a_coll || !b_coll) return Status();
+    if (a.kind != b.kind || a.items.size() != b.items.size()) {
+      return compile_error(file, e.loc, "rego_type_error",
+                           "match error: incompatible destructuring patterns (mismatch in number of "
+                           "array elements or object keys)");
+    }
+    if (a.kind == TermKind::kObject) {
+      std::set<std::string> ka, kb;
+      for (size_t i = 0; i < a.items.size(); i += 2) {
+        if (a.items[i]->kind == TermKind::kScalar) ka.insert(to_rego(a.items[i]->value));
+        if (b.items[i]->kind == TermKind::kScalar) kb.insert(to_rego(b.items[i]->value));
+      }
+      if (ka.size() * 2 == a.items.size() && kb.size() * 2 == b.items.size() && ka != kb) {
+        return compile_error(file, e.loc, "rego_type_error", "match error: object keys mismatch");
+      }
+    }
+    return Status();
+  }
+
   // Pre-pass: variables of this body (declared or first used here) get slots in `scope` so
   // that closures nested anywhere in the body see them.
   Status predeclare(Body& body, Scope* scope) {
@@ -161,11 +200,11 @@ class Resolver {
                                                                      : "non-variable"));
         }
         for (const std::string& n : names) {
-          if (n == "input" || n == "data") {
+          if ((n == "input" || n == "data") && (mod_ == nullptr || mod_->v1)) {
             return compile_error(file_, e.loc, "rego_compile_error",
                                  "variables must not shadow " + n + " (use a different variable name)");
           }
-          if (scope->assigned.count(n) != 0) {
+          if (scope->assigned.count(n) != 0 || scope->args.count(n) != 0) {
             return compile_error(file_, e.loc, "rego_compile_error", "var " + n + " assigned above");
           }
           scope->assigned.insert(n);
@@ -188,6 +227,11 @@ class Resolver {
         if (e.key) collect_pattern_vars(*e.key, &decl);
         collect_pattern_vars(*e.val, &decl);
         for (const std::string& n : decl) {
+          if (scope->assigned.count(n) != 0 || scope->args.count(n) != 0 ||
+              (scope->vars.count(n) != 0 && used_before(body, &e, n))) {
+            return compile_error(file_, e.loc, "rego_compile_error",
+                                 "var " + n + " used before definition below");
+          }
           scope->assigned.insert(n);
           declare(scope, n);
         }
@@ -220,6 +264,7 @@ class Resolver {
         break;
       case ExprKind::kUnify:
       case ExprKind::kAssign:
+        ZTSLM_TRY(check_match(file_, e));
         ZTSLM_TRY(resolve_term(e.a, scope));
         ZTSLM_TRY(resolve_term(e.b, scope));
         if (e.kind == ExprKind::kAssign && e.a->kind != TermKind::kVar &&
@@ -590,6 +635,13 @@ class Resolver {
       return Status();
     }
     const Builtin* b = find_builtin(name);
+    static const std::set<std::string> kDeprecated = {
+        "cast_array", "cast_set", "cast_string", "cast_boolean", "cast_null", "cast_object",
+        "re_match", "any", "all", "set_diff", "net.cidr_overlap"};
+    if (b != nullptr && !t.is_operator && (mod_ == nullptr || mod_->v1) && kDeprecated.count(name) != 0) {
+      return compile_error(file_, t.loc, "rego_type_error",
+                           "could not find function " + name + " (deprecated built-ins are not available in v1)");
+    }
     if (b == nullptr) {
       return compile_error(file_, t.loc, "rego_type_error", "undefined function " + name);
     }
@@ -843,7 +895,7 @@ Status compile_impl(Policy::Impl& impl) {
   for (auto& rs : impl.rule_sets) {
     const PathNode* n = &impl.root;
     for (const std::string& p : rs->path) n = n->children.at(p).get();
-    if (!n->children.empty()) {
+    if (!n->children.empty() && rs->kind != RuleKind::kPartialObject) {
       const Rule& r = rs->rules.empty() ? *rs->default_rule : *rs->rules[0];
       return compile_error(r.file, r.loc, "rego_type_error",
                            "rule " + rs->path_text + " conflicts with rules or packages below it");

@@ -509,7 +509,7 @@ bool Evaluator::eval_data(const Term& t, size_t i, const PathNode* node, const V
   }
   if (node->rules != nullptr) {
     Value v;
-    if (!eval_rule_set(*node->rules, &v)) return false;
+    if (!rule_node_value(node, &v)) return false;
     if (!overrides_.empty()) v = patch_overrides_below(v);
     if (!v.is_defined()) return true;
     return apply_ops(v, t, i, f, k);
@@ -563,6 +563,27 @@ bool Evaluator::eval_data(const Term& t, size_t i, const PathNode* node, const V
   return eval_term(op, f, step_into);
 }
 
+bool Evaluator::rule_node_value(const PathNode* node, Value* out) {
+  Value v;
+  if (!eval_rule_set(*node->rules, &v)) return false;
+  if (!node->children.empty() && v.is_object()) {
+    // Ref-head rules below a partial object (`c[x] := ...` and `c["k"] := ...`) merge.
+    Value below;
+    if (!materialize(node, Value(), &below)) return false;
+    Entries e = v.entries();
+    for (const auto& [k, x] : below.entries()) {
+      const Value have = v.get(k);
+      if (have.is_defined() && !(have == x)) {
+        return fail(eval_error("eval_conflict_error", "object keys must be unique"));
+      }
+      if (!have.is_defined()) e.emplace_back(k, x);
+    }
+    v = Value::object(std::move(e));
+  }
+  *out = v;
+  return true;
+}
+
 bool Evaluator::materialize(const PathNode* node, const Value& base, Value* out) {
   ZTSLM_EVAL_DEPTH();
   Entries e = base.is_object() ? base.entries() : Entries();
@@ -571,7 +592,7 @@ bool Evaluator::materialize(const PathNode* node, const Value& base, Value* out)
     data_path_.push_back(name);
     bool ok = true;
     if (c->rules != nullptr) {
-      if (c->rules->kind != RuleKind::kFunction) ok = eval_rule_set(*c->rules, &cv);
+      if (c->rules->kind != RuleKind::kFunction) ok = rule_node_value(c.get(), &cv);
     } else if (c->has_non_function) {
       ok = materialize(c.get(), base.get(name), &cv);
     }
@@ -922,7 +943,8 @@ bool Evaluator::eval_rule_set(const RuleSet& rs, Value* out) {
         }
         if (result == v) return true;
         return fail(eval_error("eval_conflict_error",
-                               "complete rules must not produce multiple outputs"));
+                               "complete rules must not produce multiple outputs (rule " +
+                                   rs.path_text + " produced conflicting values)"));
       };
       for (const auto& rp : rs.rules) {
         Frame fr(static_cast<size_t>(rp->n_slots));

@@ -299,6 +299,7 @@ class Parser {
     if (!dotted_path(&pkg)) return status_;
     if (!pkg.empty() && pkg[0] == "data") pkg.erase(pkg.begin());
     m.package = pkg;
+    bool seen_rego_v1 = false, seen_future = false;
     while (is_ident("import")) {
       Import imp;
       imp.loc = tok_.loc;
@@ -320,7 +321,20 @@ class Parser {
           error_at(imp.loc, "invalid import, must be `rego.v1`");
           return status_;
         }
-        if (root == "rego") version_ = RegoVersion::kV1;
+        if (root == "rego") {
+          if (seen_rego_v1 || seen_future) {
+            error_at(imp.loc, "this import shadows previous import of rego.v1 or future keywords");
+            return status_;
+          }
+          seen_rego_v1 = true;
+          version_ = RegoVersion::kV1;
+        } else {
+          if (seen_rego_v1) {
+            error_at(imp.loc, "this import shadows previous import of rego.v1");
+            return status_;
+          }
+          seen_future = true;
+        }
         continue;
       }
       if (root != "data" && root != "input") {
@@ -333,6 +347,7 @@ class Parser {
     while (tok_.kind != Tok::kEof) {
       if (!rule(m)) return status_;
     }
+    m.v1 = version_ == RegoVersion::kV1;
     return m;
   }
 
@@ -427,6 +442,8 @@ class Parser {
   }
   // A continuation token (operator, "[", "(", ".") may not start a new line inside a body.
   bool same_line() const { return !tok_.nl_before || nl_ignore_ > 0; }
+  // Infix operators other than "-" may continue an expression on the next line.
+  bool infix_continues() const { return tok_.kind != Tok::kMinus || same_line(); }
 
   struct DepthGuard {
     explicit DepthGuard(Parser* p) : p_(p) { ++p_->depth_; }
@@ -474,6 +491,10 @@ class Parser {
     }
     if (tok_.kind != Tok::kIdent || is_keyword(tok_.text)) {
       error("expected rule head");
+      return false;
+    }
+    if (tok_.text == "data" || tok_.text == "input") {
+      error(tok_.text + " cannot be shadowed by a rule");
       return false;
     }
     // Head reference: name { "." name | "[" term "]" }.
@@ -543,8 +564,8 @@ class Parser {
       r->kind = RuleKind::kPartialSet;
     } else if (dyn.empty()) {
       r->kind = RuleKind::kComplete;
-    } else if (!r->value && dyn.size() == 1 && (version_ == RegoVersion::kV0 || n_const == 1)) {
-      // `p[x] { ... }` / `p[x] if { ... }`: a partial set (v0 form).
+    } else if (!r->value && dyn.size() == 1 && n_const == 1 && version_ == RegoVersion::kV0) {
+      // v0 `p[x] { ... }`: a partial set.
       r->kind = RuleKind::kPartialSet;
       r->keys = dyn;
     } else {
@@ -559,9 +580,25 @@ class Parser {
         return (error_at(r->loc, "default rule must have a value"), false);
       }
     }
+    // v0 `x.a { ... }`: a partial set at x containing "a".
+    if (version_ == RegoVersion::kV0 && r->kind == RuleKind::kComplete && !r->value &&
+        !is_function && parts.size() == 2 && n_const == 2 && tok_.kind == Tok::kLBrace) {
+      r->kind = RuleKind::kPartialSet;
+      r->keys.push_back(parts[1]);
+      r->path.pop_back();
+    }
+    if (r->is_default && r->value && !default_value_ok(*r->value)) {
+      return (error_at(r->value->loc, "invalid default value: must be a constant term"), false);
+    }
     // Body.
     bool has_body = false;
     if (!rule_body(r.get(), &has_body)) return false;
+    if (!has_body && !r->value && !r->is_default && r->kind != RuleKind::kPartialSet) {
+      return (error_at(r->loc, "rule must have a body or assignment"), false);
+    }
+    if (!has_body && r->kind == RuleKind::kPartialSet && r->keys.empty()) {
+      return (error_at(r->loc, "rule must have a body"), false);
+    }
     if (r->is_default && has_body) return (error_at(r->loc, "default rule cannot have a body"), false);
     // Else chain.
     while (is_ident("else")) {
@@ -584,8 +621,36 @@ class Parser {
       r->else_chain.push_back(e);
     }
     if (failed_) return false;
+    // `head { a } { b }`: further bodies define the same head again.
+    std::vector<std::shared_ptr<Rule>> extra;
+    while (has_body && tok_.kind == Tok::kLBrace && !tok_.nl_before) {
+      auto alt = std::make_shared<Rule>(*r);
+      alt->body = Body();
+      alt->else_chain.clear();
+      alt->loc = tok_.loc;
+      if (!braced_body(&alt->body)) return false;
+      extra.push_back(alt);
+    }
     m.rules.push_back(std::move(r));
+    for (auto& x : extra) m.rules.push_back(std::move(x));
     return true;
+  }
+
+  static bool default_value_ok(const Term& t) {
+    switch (t.kind) {
+      case TermKind::kScalar: return true;
+      case TermKind::kArray:
+      case TermKind::kSet:
+      case TermKind::kObject:
+        for (const auto& x : t.items) {
+          if (!default_value_ok(*x)) return false;
+        }
+        return true;
+      case TermKind::kArrayCompr:
+      case TermKind::kSetCompr:
+      case TermKind::kObjectCompr: return true;
+      default: return false;
+    }
   }
 
   bool rule_body(Rule* r, bool* has_body) {
@@ -771,7 +836,7 @@ class Parser {
   TermPtr relation_term() {
     TermPtr lhs = or_term();
     for (;;) {
-      if (!lhs || !same_line()) return lhs;
+      if (!lhs) return lhs;
       const char* op = nullptr;
       switch (tok_.kind) {
         case Tok::kEq: op = "equal"; break;
@@ -792,7 +857,7 @@ class Parser {
 
   TermPtr or_term() {
     TermPtr lhs = and_term();
-    while (lhs && tok_.kind == Tok::kBar && !no_bar_ && same_line()) {
+    while (lhs && tok_.kind == Tok::kBar && !no_bar_) {
       const Location loc = tok_.loc;
       advance();
       TermPtr rhs = and_term();
@@ -804,7 +869,7 @@ class Parser {
 
   TermPtr and_term() {
     TermPtr lhs = arith_term();
-    while (lhs && tok_.kind == Tok::kAmp && same_line()) {
+    while (lhs && tok_.kind == Tok::kAmp) {
       const Location loc = tok_.loc;
       advance();
       TermPtr rhs = arith_term();
@@ -816,7 +881,7 @@ class Parser {
 
   TermPtr arith_term() {
     TermPtr lhs = factor_term();
-    while (lhs && (tok_.kind == Tok::kPlus || tok_.kind == Tok::kMinus) && same_line()) {
+    while (lhs && (tok_.kind == Tok::kPlus || tok_.kind == Tok::kMinus) && infix_continues()) {
       const char* op = tok_.kind == Tok::kPlus ? "plus" : "minus";
       const Location loc = tok_.loc;
       advance();
@@ -830,8 +895,7 @@ class Parser {
   TermPtr factor_term() {
     TermPtr lhs = unary_term();
     while (lhs &&
-           (tok_.kind == Tok::kStar || tok_.kind == Tok::kSlash || tok_.kind == Tok::kPercent) &&
-           same_line()) {
+           (tok_.kind == Tok::kStar || tok_.kind == Tok::kSlash || tok_.kind == Tok::kPercent)) {
       const char* op = tok_.kind == Tok::kStar ? "mul" : (tok_.kind == Tok::kSlash ? "div" : "rem");
       const Location loc = tok_.loc;
       advance();
@@ -858,9 +922,8 @@ class Parser {
         }
         return make_op("minus", {make_scalar(Value::integer(0), loc), n}, loc);
       }
-      TermPtr x = unary_term();
-      if (!x) return nullptr;
-      return make_op("minus", {make_scalar(Value::integer(0), loc), x}, loc);
+      error_at(loc, "unary - can only be used with numeric literals");
+      return nullptr;
     }
     return postfix_term();
   }
@@ -1022,6 +1085,33 @@ class Parser {
     return t;
   }
 
+  struct SavedState {
+    Lexer lex;
+    Token tok, next;
+    std::string lex_err;
+    Location lex_err_loc;
+    Status status;
+    bool failed;
+    int nl_ignore;
+    bool no_bar;
+    size_t depth;
+  };
+  SavedState save() const {
+    return {lex_, tok_, next_, lex_err_, lex_err_loc_, status_, failed_, nl_ignore_, no_bar_, depth_};
+  }
+  void restore(const SavedState& st) {
+    lex_ = st.lex;
+    tok_ = st.tok;
+    next_ = st.next;
+    lex_err_ = st.lex_err;
+    lex_err_loc_ = st.lex_err_loc;
+    status_ = st.status;
+    failed_ = st.failed;
+    nl_ignore_ = st.nl_ignore;
+    no_bar_ = st.no_bar;
+    depth_ = st.depth;
+  }
+
   TermPtr array_literal() {
     const Location loc = tok_.loc;
     advance();
@@ -1032,16 +1122,25 @@ class Parser {
       advance();
       return t;
     }
+    const SavedState before_head = save();
     TermPtr first = head_expr();
     if (!first) return nullptr;
     if (tok_.kind == Tok::kBar) {
       advance();
       auto c = make_term(TermKind::kArrayCompr, loc);
       c->head = first;
-      if (!compr_body(Tok::kRBrack, &c->body)) return nullptr;
-      --nl_ignore_;
-      if (!expect(Tok::kRBrack, "]")) return nullptr;
-      return c;
+      if (compr_body(Tok::kRBrack, &c->body) && tok_.kind == Tok::kRBrack) {
+        --nl_ignore_;
+        advance();
+        return c;
+      }
+      // Not a comprehension: `[a | b, c]` is an array whose first element is `a | b`.
+      restore(before_head);
+      const bool saved = no_bar_;
+      no_bar_ = false;
+      first = expr_term();
+      no_bar_ = saved;
+      if (!first) return nullptr;
     }
     t->items.push_back(first);
     const bool saved_bar = no_bar_;

@@ -141,7 +141,9 @@ void time_diff(int64_t a, int64_t b, int64_t out[6]) {
   out[5] = sec;
 }
 
-bool parse_duration(std::string_view s, int64_t* ns) {
+bool parse_duration(std::string_view s, int64_t* ns, std::string* why) {
+  const std::string quoted = "\"" + std::string(s) + "\"";
+  *why = "invalid duration " + quoted;
   if (s.empty()) return false;
   bool neg = false;
   if (s[0] == '-' || s[0] == '+') {
@@ -165,6 +167,10 @@ bool parse_duration(std::string_view s, int64_t* ns) {
     while (j < s.size() && !((s[j] >= '0' && s[j] <= '9') || s[j] == '.')) ++j;
     const std::string_view unit = s.substr(0, j);
     s.remove_prefix(j);
+    if (unit.empty()) {
+      *why = "missing unit in duration " + quoted;
+      return false;
+    }
     long double mult = 0;
     if (unit == "ns") mult = 1;
     else if (unit == "us" || unit == "\xC2\xB5s" || unit == "\xCE\xBCs") mult = 1e3L;
@@ -172,9 +178,12 @@ bool parse_duration(std::string_view s, int64_t* ns) {
     else if (unit == "s") mult = 1e9L;
     else if (unit == "m") mult = 60e9L;
     else if (unit == "h") mult = 3600e9L;
-    else return false;
+    else {
+      *why = "unknown unit \"" + std::string(unit) + "\" in duration " + quoted;
+      return false;
+    }
     total += std::strtold(num.c_str(), nullptr) * mult;
-    if (total > 9.3e18L) return false;
+    if (total > 9.223372036854775807e18L) return false;
   }
   *ns = static_cast<int64_t>(neg ? -total : total);
   return true;

@@ -123,6 +123,26 @@ Value to_json_shape(const Value& v) {
   }
 }
 
+// As OPA's runner sees results: JSON, so non-string object keys become their JSON text.
+Value to_json_result(const Value& v) {
+  switch (v.kind()) {
+    case Kind::kArray:
+    case Kind::kSet: {
+      Array a;
+      for (const Value& x : v.as_array()) a.push_back(to_json_result(x));
+      return Value::array(std::move(a));
+    }
+    case Kind::kObject: {
+      Entries e;
+      for (const auto& [k, x] : v.entries()) {
+        e.emplace_back(k.is_string() ? k : Value::string(to_json(k)), to_json_result(x));
+      }
+      return Value::object(std::move(e));
+    }
+    default: return v;
+  }
+}
+
 Value sort_arrays(const Value& v, bool recursive) {
   switch (v.kind()) {
     case Kind::kArray: {
@@ -186,6 +206,13 @@ CaseResult run_case(const std::string& folder, const std::string& category,
   if (c["skip"] && c["skip"].as<bool>()) {
     r.outcome = Outcome::kOutOfScope;
     r.detail = "disabled upstream (skip: true)";
+    return r;
+  }
+  if (folder == "rego-cpp" && category == "bigint") {
+    r.outcome = Outcome::kOutOfScope;
+    r.detail = "rego-cpp-specific: integer division truncates (OPA's `/` yields a fractional "
+               "number) and results list one row per query expression; numbers beyond int64 are "
+               "kept as double here";
     return r;
   }
   if (regorus && (category == "rego-extensions" || category == "target")) {
@@ -369,7 +396,7 @@ CaseResult run_case(const std::string& folder, const std::string& category,
   for (const Bindings& b : rows) {
     Entries e;
     for (const auto& [name, v] : b) {
-      Value x = to_json_shape(v);
+      Value x = to_json_result(v);
       if (sort) x = sort_arrays(x, false);
       e.emplace_back(Value::string(name), x);
     }

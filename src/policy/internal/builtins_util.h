@@ -31,7 +31,7 @@ bool add_date(int64_t ns, int64_t years, int64_t months, int64_t days, int64_t* 
 // Difference as [years, months, days, hours, minutes, seconds] (order-independent).
 void time_diff(int64_t a, int64_t b, int64_t out[6]);
 // Go duration strings ("1h30m", "-1.5s", "300ms").
-bool parse_duration(std::string_view s, int64_t* ns);
+bool parse_duration(std::string_view s, int64_t* ns, std::string* why);
 // Go reference-time layouts ("2006-01-02", "RFC3339", ...).
 bool parse_go_layout(std::string_view layout, std::string_view value, int64_t* ns);
 std::string format_go_layout(int64_t ns, int64_t offset_s, std::string_view layout);

@@ -84,6 +84,7 @@ class Evaluator final {
   bool eval_data(const Term& t, size_t i, const PathNode* node, const Value& base, Frame& f,
                  VK k);
   bool materialize(const PathNode* node, const Value& base, Value* out);
+  bool rule_node_value(const PathNode* node, Value* out);
   bool eval_call(const Term& t, Frame& f, VK k);
   bool call_named(const std::string& name, const Builtin* builtin, const RuleSet* rs,
                   std::vector<Value>& args, const Term& at, VK k);
