@@ -171,9 +171,9 @@ struct Q5_1Traits {
 // A decode step streams every weight once from DRAM. The rows of a tile are contiguous, so a
 // GEMV walks the matrix front to back, but as kR interleaved streams that are too short for the
 // hardware prefetcher to follow (a 576-wide Q8_0 row is 612 bytes). Each step of a tile
-// therefore prefetches the bytes it consumes, at least one tile and at least 4 KiB ahead in
+// therefore prefetches the bytes it consumes, at least one tile and at least 16 KiB ahead in
 // the linear order; prefetches past the end of the matrix are harmless (they never fault).
-constexpr int64_t kPrefetchMin = 4096;
+constexpr int64_t kPrefetchMin = 16384;
 
 template <int kR>
 inline const char* prefetch_base(const GemmArgs& a, const void* tile_start) {
@@ -247,6 +247,113 @@ void tile_legacy(const GemmArgs& a, int64_t r, int64_t t) {
     for (int j = 0; j < kT; ++j) a.y[(t + j) * a.ldy + r + i] = hsum(acc[i][j]) + macc[i][j];
   }
 }
+
+#if ZTSLM_X86_AVX512
+// ---- AVX-512: Q4_0 / Q5_0 / Q8_0 against Q8_0, two blocks per 512-bit register ----
+//
+// Lanes 0-7 of each accumulator hold block b, lanes 8-15 block b + 1. A lane is the exact
+// integer dot product of 4 weight/activation pairs (the unsigned weight u = w + kOffset goes
+// through VPDPBUSD, which starts from -kOffset * sum(y) of those 4 activations, so the offset
+// cancels exactly), converted to F32 and accumulated with fma(dx * dy, lane, acc). Only the
+// F32 summation order differs from the 256-bit tile above.
+
+// f32(h0) in lanes 0-7 and f32(h1) in lanes 8-15.
+inline __m512 scales2(uint16_t h0, uint16_t h1) {
+  const __m128 f = _mm_cvtph_ps(_mm_cvtsi32_si128(static_cast<int>(h0 | (uint32_t{h1} << 16))));
+  const __m512i idx = _mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0);
+  return _mm512_permutexvar_ps(idx, _mm512_zextps128_ps512(f));
+}
+
+// Two 32-byte activation rows (or one, and zeros in lanes 8-15 when `q1` is null).
+inline __m512i load2x256(const void* q0, const void* q1) {
+  const __m512i lo = _mm512_zextsi256_si512(load256(q0));
+  return q1 != nullptr ? _mm512_inserti64x4(lo, load256(q1), 1) : lo;
+}
+
+// Nibbles of two blocks: [lo(q0) | hi(q0) | lo(q1) | hi(q1)] in 128-bit lanes, each lane in
+// element order; q1 null gives zeros in lanes 8-15.
+inline __m512i unpack_nibbles2(const uint8_t* q0, const uint8_t* q1) {
+  __m256i q = _mm256_castsi128_si256(load128(q0));
+  q = q1 != nullptr ? _mm256_inserti128_si256(q, load128(q1), 1)
+                    : _mm256_zextsi128_si256(_mm256_castsi256_si128(q));
+  const __m512i z = _mm512_shuffle_i64x2(_mm512_castsi256_si512(q), _mm512_castsi256_si512(q),
+                                         _MM_SHUFFLE(1, 1, 0, 0));
+  // Shift the copies in 128-bit lanes 1 and 3 (16-bit elements 8-15 and 24-31) by 4.
+  const __m512i sh = _mm512_mask_srli_epi16(z, static_cast<__mmask32>(0xFF00FF00u), z, 4);
+  return _mm512_and_si512(sh, _mm512_set1_epi8(0x0F));
+}
+
+struct Q4_0Zmm {
+  using Block = BlockQ4_0;
+  static constexpr int kOffset = 8;
+  static __m512i unpack2(const Block* b0, const Block* b1) {
+    return unpack_nibbles2(b0->qs, b1 != nullptr ? b1->qs : nullptr);
+  }
+};
+struct Q5_0Zmm {
+  using Block = BlockQ5_0;
+  static constexpr int kOffset = 16;
+  static __m512i unpack2(const Block* b0, const Block* b1) {
+    const __m512i u = unpack_nibbles2(b0->qs, b1 != nullptr ? b1->qs : nullptr);
+    uint64_t bits = load_u32(b0->qh);
+    if (b1 != nullptr) bits |= uint64_t{load_u32(b1->qh)} << 32;
+    return _mm512_mask_add_epi8(u, _cvtu64_mask64(bits), u, _mm512_set1_epi8(0x10));
+  }
+};
+struct Q8_0Zmm {
+  using Block = BlockQ8_0;
+  static constexpr int kOffset = 128;
+  static __m512i unpack2(const Block* b0, const Block* b1) {
+    return _mm512_xor_si512(load2x256(b0->qs, b1 != nullptr ? b1->qs : nullptr),
+                            _mm512_set1_epi8(static_cast<char>(0x80)));
+  }
+};
+
+template <typename Tr, int kR, int kT>
+void tile_legacy_zmm(const GemmArgs& a, int64_t r, int64_t t) {
+  using Block = typename Tr::Block;
+  const int64_t nb = a.n_cols / kQK;
+  const Block* w[kR];
+  for (int i = 0; i < kR; ++i) {
+    w[i] = reinterpret_cast<const Block*>(a.w + static_cast<size_t>(r + i) * a.w_row_bytes);
+  }
+  const BlockQ8_0* x[kT];
+  for (int j = 0; j < kT; ++j) {
+    x[j] = reinterpret_cast<const BlockQ8_0*>(a.act + static_cast<size_t>(t + j) * a.act_row_bytes);
+  }
+  __m512 acc[kR][kT];
+  for (int i = 0; i < kR; ++i) {
+    for (int j = 0; j < kT; ++j) acc[i][j] = _mm512_setzero_ps();
+  }
+  const __m512i offset = _mm512_set1_epi8(static_cast<char>(Tr::kOffset));
+  const char* pf = prefetch_base<kR>(a, w[0]);
+  for (int64_t b = 0; b < nb; b += 2) {
+    if constexpr (kT == 1) prefetch_step<2 * kR * sizeof(Block)>(pf, b / 2);
+    const bool pair = b + 1 < nb;
+    __m512i u[kR];
+    __m512 dx[kR];
+    for (int i = 0; i < kR; ++i) {
+      const Block* b1 = pair ? &w[i][b + 1] : nullptr;
+      u[i] = Tr::unpack2(&w[i][b], b1);
+      dx[i] = scales2(w[i][b].d, pair ? b1->d : uint16_t{0});
+    }
+    for (int j = 0; j < kT; ++j) {
+      const __m512i yv = load2x256(x[j][b].qs, pair ? x[j][b + 1].qs : nullptr);
+      const __m512 dy = scales2(x[j][b].d, pair ? x[j][b + 1].d : uint16_t{0});
+      const __m512i ncorr =
+          _mm512_sub_epi32(_mm512_setzero_si512(),
+                           _mm512_dpbusd_epi32(_mm512_setzero_si512(), offset, yv));
+      for (int i = 0; i < kR; ++i) {
+        const __m512i p = _mm512_dpbusd_epi32(ncorr, u[i], yv);
+        acc[i][j] = _mm512_fmadd_ps(_mm512_mul_ps(dx[i], dy), _mm512_cvtepi32_ps(p), acc[i][j]);
+      }
+    }
+  }
+  for (int i = 0; i < kR; ++i) {
+    for (int j = 0; j < kT; ++j) a.y[(t + j) * a.ldy + r + i] = _mm512_reduce_add_ps(acc[i][j]);
+  }
+}
+#endif  // ZTSLM_X86_AVX512
 
 // ---- K-quants against Q8_K ----
 
@@ -530,6 +637,17 @@ struct LegacyK {
     static void run(const GemmArgs& a, int64_t r, int64_t t) { tile_legacy<Tr, kR, kT>(a, r, t); }
   };
 };
+#if ZTSLM_X86_AVX512
+template <typename Tr>
+struct LegacyZmmK {
+  template <int kR, int kT>
+  struct K {
+    static void run(const GemmArgs& a, int64_t r, int64_t t) {
+      tile_legacy_zmm<Tr, kR, kT>(a, r, t);
+    }
+  };
+};
+#endif
 template <int kR, int kT>
 struct Q4KK {
   static void run(const GemmArgs& a, int64_t r, int64_t t) {
@@ -577,9 +695,15 @@ void run_kernel(const GemmArgs& a) {
 
 bool gemm_impl(TensorType type, const GemmArgs& a) {
   switch (type) {
+#if ZTSLM_X86_AVX512
+    case TensorType::kQ4_0: run_kernel<LegacyZmmK<Q4_0Zmm>::K, kLegacyR, kLegacyT>(a); return true;
+    case TensorType::kQ5_0: run_kernel<LegacyZmmK<Q5_0Zmm>::K, kLegacyR, kLegacyT>(a); return true;
+    case TensorType::kQ8_0: run_kernel<LegacyZmmK<Q8_0Zmm>::K, kLegacyR, kLegacyT>(a); return true;
+#else
     case TensorType::kQ4_0: run_kernel<LegacyK<Q4_0Traits>::K, kLegacyR, kLegacyT>(a); return true;
     case TensorType::kQ5_0: run_kernel<LegacyK<Q5_0Traits>::K, kLegacyR, kLegacyT>(a); return true;
     case TensorType::kQ8_0: run_kernel<LegacyK<Q8_0Traits>::K, kLegacyR, kLegacyT>(a); return true;
+#endif
     case TensorType::kQ4_1: run_kernel<LegacyK<Q4_1Traits>::K, kLegacyR, kLegacyT>(a); return true;
     case TensorType::kQ5_1: run_kernel<LegacyK<Q5_1Traits>::K, kLegacyR, kLegacyT>(a); return true;
     case TensorType::kQ4_K: run_kernel<Q4KK, kKR, kKT>(a); return true;
