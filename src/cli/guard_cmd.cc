@@ -80,6 +80,7 @@ Result<std::unique_ptr<guard::InjectionDetector>> load_detector(const std::strin
     model.bias = -4.0f;
     model.threshold = 0.5f;
     model.rule_weights.assign(guard::injection_rule_names().size(), 4.5f);
+    model.rule_floors.assign(guard::injection_rule_names().size(), 0.0f);
   }
   return guard::InjectionDetector::create(std::move(model));
 }
@@ -256,7 +257,8 @@ int run_train(const TrainArgs& a) {
                            {"l2", p.l2},
                            {"n_buckets", p.n_buckets},
                            {"features", "byte 3..5-grams + word 1..2-grams of the analysis view, "
-                                        "value 1/sqrt(n); one weight per rule"},
+                                        "value 1/sqrt(n); one weight per rule; score = max over the view, 768-byte windows and "
+                                        "decoded payloads, floored by precise rules"},
                            {"threshold_rule", "1 % FPR on 3-fold out-of-fold training benign"}};
   m["threshold"] = model->threshold;
   m["metrics"] = "see docs/guard-injection-eval.md (ztslm guard eval)";

@@ -226,6 +226,21 @@ FeatureVector extract_features(std::string_view view, uint32_t n_buckets, size_t
   return f;
 }
 
+std::vector<FeatureVector> view_features(std::string_view view, uint32_t n_buckets) {
+  std::vector<FeatureVector> out;
+  out.push_back(extract_features(view, n_buckets));
+  if (view.size() <= kWindowBytes + kWindowStride / 2) return out;
+  for (size_t start = 0; start < view.size() && out.size() <= kMaxWindows; start += kWindowStride) {
+    size_t s0 = start;
+    while (s0 > 0 && (static_cast<unsigned char>(view[s0]) & 0xC0) == 0x80) --s0;
+    size_t e = std::min(view.size(), s0 + kWindowBytes);
+    while (e < view.size() && (static_cast<unsigned char>(view[e]) & 0xC0) == 0x80) --e;
+    out.push_back(extract_features(view.substr(s0, e - s0), n_buckets));
+    if (e == view.size()) break;
+  }
+  return out;
+}
+
 double InjectionModel::logit(const FeatureVector& f, std::span<const uint8_t> rule_hits) const {
   double z = bias;
   double dot = 0.0;
@@ -237,10 +252,18 @@ double InjectionModel::logit(const FeatureVector& f, std::span<const uint8_t> ru
   return z;
 }
 
+double InjectionModel::floor(std::span<const uint8_t> rule_hits) const {
+  double f = 0.0;
+  for (size_t i = 0; i < rule_hits.size() && i < rule_floors.size(); ++i) {
+    if (rule_hits[i]) f = std::max(f, static_cast<double>(rule_floors[i]));
+  }
+  return f;
+}
+
 std::vector<std::byte> InjectionModel::serialize() const {
   ByteWriter w;
   w.put_string("ZTIM");
-  w.put_u32_le(1);
+  w.put_u32_le(2);
   w.put_u32_le(n_buckets);
   w.put_u32_le(static_cast<uint32_t>(rule_weights.size()));
   w.put_f32_le(bias);
@@ -253,6 +276,9 @@ std::vector<std::byte> InjectionModel::serialize() const {
     w.put_i16_le(static_cast<int16_t>(std::lround(v / scale)));
   }
   for (const float v : rule_weights) w.put_f32_le(v);
+  for (size_t i = 0; i < rule_weights.size(); ++i) {
+    w.put_f32_le(i < rule_floors.size() ? rule_floors[i] : 0.0f);
+  }
   return w.take();
 }
 
@@ -265,7 +291,7 @@ Result<InjectionModel> InjectionModel::parse(std::span<const std::byte> bytes) {
   if (!r.read_bytes(4, &magic) || std::memcmp(magic.data(), "ZTIM", 4) != 0) {
     return Status::malformed("injection model: bad magic");
   }
-  if (!r.read_u32_le(&version) || version != 1) {
+  if (!r.read_u32_le(&version) || version != 2) {
     return Status::malformed("injection model: unsupported version");
   }
   if (!r.read_u32_le(&n_buckets) || !r.read_u32_le(&n_rules) || !r.read_f32_le(&m.bias) ||
@@ -286,7 +312,7 @@ Result<InjectionModel> InjectionModel::parse(std::span<const std::byte> bytes) {
       m.threshold < 0.0f || m.threshold > 1.0f) {
     return Status::malformed("injection model: non-finite or out-of-range header value");
   }
-  if (r.size() != static_cast<size_t>(n_buckets) * 2 + static_cast<size_t>(n_rules) * 4) {
+  if (r.size() != static_cast<size_t>(n_buckets) * 2 + static_cast<size_t>(n_rules) * 8) {
     return Status::malformed("injection model: body of {} bytes does not match the header",
                              r.size());
   }
@@ -301,6 +327,12 @@ Result<InjectionModel> InjectionModel::parse(std::span<const std::byte> bytes) {
   for (uint32_t i = 0; i < n_rules; ++i) {
     if (!r.read_f32_le(&m.rule_weights[i]) || !std::isfinite(m.rule_weights[i])) {
       return Status::malformed("injection model: bad rule weight {}", i);
+    }
+  }
+  m.rule_floors.resize(n_rules);
+  for (uint32_t i = 0; i < n_rules; ++i) {
+    if (!r.read_f32_le(&m.rule_floors[i]) || !(m.rule_floors[i] >= 0.0f && m.rule_floors[i] <= 1.0f)) {
+      return Status::malformed("injection model: bad rule floor {}", i);
     }
   }
   return m;
@@ -345,6 +377,7 @@ Result<std::unique_ptr<InjectionDetector>> InjectionDetector::create(InjectionMo
     return Status::invalid_argument("injection model has {} rule weights, the rule table {}",
                                     model.rule_weights.size(), kNumRules);
   }
+  if (model.rule_floors.size() != kNumRules) model.rule_floors.assign(kNumRules, 0.0f);
   if (model.weights.size() != model.n_buckets) {
     return Status::invalid_argument("injection model weight count does not match buckets");
   }
@@ -359,11 +392,16 @@ Result<AnalysedText> InjectionDetector::analyse(std::string_view text) const {
 }
 
 double InjectionDetector::probability(const AnalysedText& a) const {
-  double best = model_.logit(extract_features(a.view, model_.n_buckets), a.rule_hits);
-  for (const std::string& v : a.payload_views) {
-    best = std::max(best, model_.logit(extract_features(v, model_.n_buckets), a.rule_hits));
+  double best = -1e300;
+  for (const FeatureVector& f : view_features(a.view, model_.n_buckets)) {
+    best = std::max(best, model_.logit(f, a.rule_hits));
   }
-  return sigmoid(best);
+  for (const std::string& v : a.payload_views) {
+    for (const FeatureVector& f : view_features(v, model_.n_buckets)) {
+      best = std::max(best, model_.logit(f, a.rule_hits));
+    }
+  }
+  return std::max(sigmoid(best), model_.floor(a.rule_hits));
 }
 
 Result<InjectionResult> InjectionDetector::score(std::string_view text, PartSource source) const {
@@ -381,10 +419,11 @@ Result<InjectionResult> InjectionDetector::score(std::string_view text, PartSour
     if (a.rule_hits[i]) r.reasons.emplace_back(kRules[i].name);
   }
   const std::vector<uint8_t> no_rules(kNumRules, 0);
-  if (sigmoid(model_.logit(extract_features(a.view, model_.n_buckets), no_rules)) >=
-      model_.threshold) {
-    r.reasons.emplace_back("model");
+  double model_only = -1e300;
+  for (const FeatureVector& f : view_features(a.view, model_.n_buckets)) {
+    model_only = std::max(model_only, model_.logit(f, no_rules));
   }
+  if (sigmoid(model_only) >= model_.threshold) r.reasons.emplace_back("model");
   for (const std::string& k : a.payload_kinds) r.reasons.push_back("decoded:" + k);
   for (const std::string& k : a.smuggling) r.reasons.push_back("unicode:" + k);
   return r;

@@ -8,9 +8,13 @@
 // probability, maximised over the views; the reasons are the rules that fired plus "model"
 // when the learned part alone crosses the threshold.
 //
-// Model file (little-endian): "ZTIM" | u32 version=1 | u32 n_buckets (power of two, <= 2^22)
+// A rule that was precise on the training data also sets a floor under the score: the
+// smoothed fraction of its training hits that were attacks, (attacks + 1) / (hits + 2).
+//
+// Model file (little-endian): "ZTIM" | u32 version=2 | u32 n_buckets (power of two, <= 2^22)
 // | u32 n_rules | f32 bias | f32 threshold | f32 scale | i16 weights[n_buckets] (times scale)
-// | f32 rule_weights[n_rules]. The manifest next to it (JSON) names the training data.
+// | f32 rule_weights[n_rules] | f32 rule_floors[n_rules]. The manifest next to it (JSON) names
+// the training data.
 #pragma once
 
 #include <cstddef>
@@ -43,15 +47,26 @@ struct FeatureVector {
 FeatureVector extract_features(std::string_view view, uint32_t n_buckets,
                                size_t max_bytes = 64u << 10);
 
+// Long views are also scored in windows, so that a short instruction inside a long document is
+// not diluted: windows of kWindowBytes every kWindowStride bytes (cut at UTF-8 boundaries).
+inline constexpr size_t kWindowBytes = 768;
+inline constexpr size_t kWindowStride = 384;
+inline constexpr size_t kMaxWindows = 64;
+// The features of the whole view followed by those of each window (one entry for short views).
+std::vector<FeatureVector> view_features(std::string_view view, uint32_t n_buckets);
+
 struct InjectionModel {
   uint32_t n_buckets = 1u << 18;
   float bias = 0.0f;
   float threshold = 0.5f;
   std::vector<float> weights;       // [n_buckets]
   std::vector<float> rule_weights;  // [n_rules]
+  std::vector<float> rule_floors;   // [n_rules], in [0, 1]
 
   // Linear score (logit) of one view's features plus rule hits.
   double logit(const FeatureVector& f, std::span<const uint8_t> rule_hits) const;
+  // The highest floor among the rules that fired (0 when none).
+  double floor(std::span<const uint8_t> rule_hits) const;
 
   // Serialises to the file format above (weights quantised to i16).
   std::vector<std::byte> serialize() const;

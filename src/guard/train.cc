@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <iterator>
 #include <map>
 #include <set>
 
@@ -63,6 +64,7 @@ struct SplitMix {
 
 struct Prepared {
   FeatureVector f;
+  std::vector<FeatureVector> windows;  // long texts: the window features (scoring only)
   std::vector<uint8_t> rules;
   float y = 0.0f;
 };
@@ -84,6 +86,20 @@ InjectionModel fit(const std::vector<const Prepared*>& data, const TrainParams& 
   const double w_neg = data.size() > n_pos
                            ? 0.5 * static_cast<double>(data.size()) / static_cast<double>(data.size() - n_pos)
                            : 1.0;
+  // Floors: smoothed attack fraction of each rule's hits.
+  m.rule_floors.assign(n_rules, 0.0f);
+  for (size_t r = 0; r < n_rules; ++r) {
+    size_t hits = 0, attack = 0;
+    for (const Prepared* e : data) {
+      if (!e->rules[r]) continue;
+      ++hits;
+      attack += e->y > 0.5f ? 1 : 0;
+    }
+    // Only rules that never fired on benign training text, with enough support, get a floor.
+    if (p.rule_floors && hits >= 20 && attack == hits) {
+      m.rule_floors[r] = static_cast<float>((static_cast<double>(attack) + 1.0) / (static_cast<double>(hits) + 2.0));
+    }
+  }
   std::vector<size_t> order(data.size());
   for (size_t i = 0; i < order.size(); ++i) order[i] = i;
   SplitMix rng{seed};
@@ -113,8 +129,11 @@ InjectionModel fit(const std::vector<const Prepared*>& data, const TrainParams& 
   return m;
 }
 
+// The detector's scoring: the maximum over the whole view and its windows.
 double model_probability(const InjectionModel& m, const Prepared& e) {
-  return sigmoid(m.logit(e.f, e.rules));
+  double best = m.logit(e.f, e.rules);
+  for (const FeatureVector& w : e.windows) best = std::max(best, m.logit(w, e.rules));
+  return std::max(sigmoid(best), m.floor(e.rules));
 }
 
 std::string pct(double v) {
@@ -184,7 +203,9 @@ Result<InjectionModel> train_injection_model(const std::vector<Example>& example
     }
     ZTSLM_ASSIGN_OR_RETURN(AnalysedText a, analyse_for_training(e.text));
     Prepared p;
-    p.f = extract_features(a.view, params.n_buckets);
+    std::vector<FeatureVector> views = view_features(a.view, params.n_buckets);
+    p.f = std::move(views[0]);
+    p.windows.assign(std::make_move_iterator(views.begin() + 1), std::make_move_iterator(views.end()));
     p.rules = std::move(a.rule_hits);
     p.y = e.is_attack ? 1.0f : 0.0f;
     prepared.push_back(std::move(p));

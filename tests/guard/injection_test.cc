@@ -33,11 +33,13 @@ TEST(InjectionModelTest, SerializeParseRoundTrip) {
   m.bias = -1.0f;
   m.threshold = 0.8f;
   m.rule_weights.assign(injection_rule_names().size(), 2.0f);
+  m.rule_floors.assign(injection_rule_names().size(), 0.25f);
   auto back = InjectionModel::parse(m.serialize());
   ASSERT_TRUE(back.has_value());
   EXPECT_NEAR(back->weights[3], 1.5f, 1e-3);
   EXPECT_NEAR(back->weights[7], -0.25f, 1e-3);
   EXPECT_EQ(back->threshold, 0.8f);
+  EXPECT_EQ(back->rule_floors[1], 0.25f);
 }
 
 TEST(InjectionModelTest, RejectsEachDefect) {
