@@ -1993,6 +1993,35 @@ BUILTIN(b_glob_match) {
   } else {
     return type_error(kFn, ordinal_type_msg(1, "one of {array, null}", args[1]));
   }
+  {
+    // Reject malformed patterns: a trailing escape, an unclosed class, a reversed range.
+    const auto p = runes(args[0].as_string());
+    for (size_t i = 0; i < p.size(); ++i) {
+      if (p[i] == '\\') {
+        if (i + 1 >= p.size()) return builtin_error(kFn, "syntax error in pattern: unexpected end of input after escape");
+        ++i;
+      } else if (p[i] == '[') {
+        size_t j = i + 1;
+        if (j < p.size() && (p[j] == '!' || p[j] == '^')) ++j;
+        bool closed = false;
+        for (; j < p.size(); ++j) {
+          if (p[j] == '\\') {
+            ++j;
+            continue;
+          }
+          if (p[j] == ']') {
+            closed = true;
+            break;
+          }
+          if (p[j] == '-' && j + 1 < p.size() && p[j + 1] != ']' && j > i + 1 && p[j + 1] < p[j - 1]) {
+            return builtin_error(kFn, "syntax error in pattern: invalid range in character class");
+          }
+        }
+        if (!closed) return builtin_error(kFn, "syntax error in pattern: unclosed character class");
+        i = j;
+      }
+    }
+  }
   std::vector<std::string> pats;
   if (!glob_expand(args[0].as_string(), &pats)) return builtin_error(kFn, "too many alternatives");
   const auto text = runes(args[2].as_string());

@@ -880,11 +880,22 @@ Status compile_impl(Policy::Impl& impl) {
       }
     }
   }
-  // Path tree.
+  // Path tree: every package is a document (an empty package is {}).
+  for (const Module& m : impl.modules) {
+    PathNode* n = &impl.root;
+    for (const std::string& p : m.package) {
+      n->has_non_function = true;
+      auto& c = n->children[p];
+      if (!c) c = std::make_unique<PathNode>();
+      n = c.get();
+    }
+    n->has_non_function = true;
+  }
   for (auto& rs : impl.rule_sets) {
     PathNode* n = &impl.root;
     for (const std::string& p : rs->path) {
-      if (rs->kind != RuleKind::kFunction) n->has_non_function = true;
+      // Interior nodes are documents (objects), even when only functions live below.
+      n->has_non_function = true;
       auto& c = n->children[p];
       if (!c) c = std::make_unique<PathNode>();
       n = c.get();

@@ -897,16 +897,49 @@ bool Evaluator::eval_head(const Rule& r, Frame& fr, VK k) {
   return eval_term(*r.value, fr, k);
 }
 
+namespace {
+// A head whose value cannot depend on the body's bindings: one solution is enough.
+bool constant_head(const Rule& r) {
+  if (r.value && r.value->kind != TermKind::kScalar) return false;
+  for (const auto& k : r.keys) {
+    if (k->kind != TermKind::kScalar) return false;
+  }
+  return true;
+}
+}  // namespace
+
 bool Evaluator::eval_branches(const Rule& r, Frame& fr, VK k) {
   bool any = false;
+  bool stopped_early = false;
   auto on_value = [&](const Value& v) {
     any = true;
-    return k(v);
+    if (!k(v)) return false;
+    // Early exit: a constant head has produced its value; further solutions add nothing.
+    if (constant_head(r)) {
+      stopped_early = true;
+      return false;
+    }
+    return true;
   };
-  if (!eval_body(r.body, 0, fr, [&]() { return eval_head(r, fr, on_value); })) return false;
+  if (!eval_body(r.body, 0, fr, [&]() { return eval_head(r, fr, on_value); }) &&
+      !(stopped_early && err_.ok())) {
+    return false;
+  }
   if (any) return true;
   for (const auto& e : r.else_chain) {
-    if (!eval_body(e->body, 0, fr, [&]() { return eval_head(*e, fr, on_value); })) return false;
+    auto on_else = [&](const Value& v) {
+      any = true;
+      if (!k(v)) return false;
+      if (constant_head(*e)) {
+        stopped_early = true;
+        return false;
+      }
+      return true;
+    };
+    if (!eval_body(e->body, 0, fr, [&]() { return eval_head(*e, fr, on_else); }) &&
+        !(stopped_early && err_.ok())) {
+      return false;
+    }
     if (any) return true;
   }
   return true;
@@ -964,12 +997,19 @@ bool Evaluator::eval_rule_set(const RuleSet& rs, Value* out) {
       for (const auto& rp : rs.rules) {
         const Rule& r = *rp;
         Frame fr(static_cast<size_t>(r.n_slots));
+        bool early = false;
         if (!eval_body(r.body, 0, fr, [&]() {
               return eval_term(*r.keys[0], fr, [&](const Value& v) {
                 items.push_back(v);
-                return account(sizeof(Value));
+                if (!account(sizeof(Value))) return false;
+                if (r.keys[0]->kind == TermKind::kScalar) {
+                  early = true;
+                  return false;
+                }
+                return true;
               });
-            })) {
+            }) &&
+            !(early && err_.ok())) {
           ok = false;
           break;
         }
@@ -983,6 +1023,7 @@ bool Evaluator::eval_rule_set(const RuleSet& rs, Value* out) {
         const Rule& r = *rp;
         Frame fr(static_cast<size_t>(r.n_slots));
         std::vector<Value> keys;
+        bool early = false;
         if (!eval_body(r.body, 0, fr, [&]() {
               return eval_items(r.keys, 0, fr, keys, [&]() {
                 return eval_head(r, fr, [&](const Value& v) {
@@ -1002,10 +1043,16 @@ bool Evaluator::eval_rule_set(const RuleSet& rs, Value* out) {
                   }
                   n->is_leaf = true;
                   n->leaf = v;
-                  return account(3 * sizeof(Value));
+                  if (!account(3 * sizeof(Value))) return false;
+                  if (constant_head(r)) {
+                    early = true;
+                    return false;
+                  }
+                  return true;
                 });
               });
-            })) {
+            }) &&
+            !(early && err_.ok())) {
           ok = false;
           break;
         }

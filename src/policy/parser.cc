@@ -493,7 +493,7 @@ class Parser {
       error("expected rule head");
       return false;
     }
-    if (tok_.text == "data" || tok_.text == "input") {
+    if ((tok_.text == "data" || tok_.text == "input") && version_ == RegoVersion::kV1) {
       error(tok_.text + " cannot be shadowed by a rule");
       return false;
     }
@@ -803,7 +803,7 @@ class Parser {
   }
 
   bool with_mods(Expr* e) {
-    while (is_ident("with") && same_line()) {
+    while (is_ident("with")) {
       advance();
       WithMod w;
       w.target = postfix_term();
@@ -910,7 +910,7 @@ class Parser {
     if (tok_.kind == Tok::kMinus) {
       const Location loc = tok_.loc;
       advance();
-      if (tok_.kind == Tok::kNumber && !tok_.nl_before) {
+      if (tok_.kind == Tok::kNumber) {
         TermPtr n = postfix_term();
         if (!n) return nullptr;
         if (n->kind == TermKind::kScalar && n->value.is_number()) {
@@ -922,8 +922,9 @@ class Parser {
         }
         return make_op("minus", {make_scalar(Value::integer(0), loc), n}, loc);
       }
-      error_at(loc, "unary - can only be used with numeric literals");
-      return nullptr;
+      TermPtr x = unary_term();
+      if (!x) return nullptr;
+      return make_op("minus", {make_scalar(Value::integer(0), loc), x}, loc);
     }
     return postfix_term();
   }
