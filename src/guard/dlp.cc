@@ -57,7 +57,8 @@ constexpr PatternDef kPatterns[] = {
     {R"(eyJ[A-Za-z0-9_\-]{10})", 0, DlpType::kJwt, Extract::kTokenRun},
     {R"(-----BEGIN[A-Z0-9 ]{0,40}PRIVATE KEY-----)", 0, DlpType::kPrivateKey, Extract::kPem},
     {R"([A-Za-z0-9]://[^\s:/@])", 0, DlpType::kUrlPassword, Extract::kUrlPassword},
-    {R"(zt_[A-Za-z0-9]{32,64})", 0, DlpType::kZtslmApiKey, Extract::kWhole},
+    // identity/README.md: zt_ + 8-char key id + _ + 32..64 base62 secret.
+    {R"(zt_[a-z0-9]{8}_[A-Za-z0-9]{32,64})", 0, DlpType::kZtslmApiKey, Extract::kWhole},
     {R"((?:password|passwd|pwd|secret|token|api[_\-]?key|access[_\-]?key|credential)[A-Za-z0-9_\-]{0,20}["']?[ \t]{0,3}[:=][ \t]{0,3}["']?[^\s"'`,;]{8})",
      HS_FLAG_CASELESS, DlpType::kGenericSecret, Extract::kLastValue},
 };
@@ -307,7 +308,8 @@ void add_whole(std::string_view text, DlpType type, size_t start, size_t end,
            std::count(c.begin(), c.end(), '-') >= 3 && c.back() != '-';
       break;
     case DlpType::kZtslmApiKey:
-      ok = left_ok(start) && right_ok(end) && shannon_entropy(c.substr(3)) >= 3.5;
+      ok = left_ok(start) && right_ok(end) && at(text, end) != '_' &&
+           shannon_entropy(c.substr(12)) >= 3.5;  // the secret after "zt_<id>_"
       break;
     default:
       ok = left_ok(start) && right_ok(end) && at(text, end) != '_' && at(text, end) != '-';

@@ -76,8 +76,8 @@ TEST(DlpScannerTest, FindsEachTypeWithExactSpan) {
   EXPECT_TRUE(finds("id AKIAIOSFODNN7EXAMPLE", DlpType::kAwsAccessKeyId, "AKIAIOSFODNN7EXAMPLE"));
   EXPECT_TRUE(finds("key AIzaSyA1234567890abcdefghijklmnopqrstuv", DlpType::kGoogleApiKey,
                     "AIzaSyA1234567890abcdefghijklmnopqrstuv"));
-  EXPECT_TRUE(finds("use zt_4fQ9xLm2Pz8RtY6bN1cV3wK7sD5gH0jA please", DlpType::kZtslmApiKey,
-                    "zt_4fQ9xLm2Pz8RtY6bN1cV3wK7sD5gH0jA"));
+  EXPECT_TRUE(finds("use zt_k3y1d0ab_4fQ9xLm2Pz8RtY6bN1cV3wK7sD5gH0jA please", DlpType::kZtslmApiKey,
+                    "zt_k3y1d0ab_4fQ9xLm2Pz8RtY6bN1cV3wK7sD5gH0jA"));
   EXPECT_TRUE(finds("postgres://admin:Xk29fLq8@db:5432/app", DlpType::kUrlPassword, "Xk29fLq8"));
   const std::string pem =
       "-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEA\n-----END RSA PRIVATE KEY-----";
