@@ -223,6 +223,14 @@ class Resolver {
         }
         continue;
       } else if (e.kind == ExprKind::kSomeIn) {
+        if (e.val->kind == TermKind::kArray && e.domain->kind == TermKind::kArray) {
+          for (const auto& x : e.domain->items) {
+            if (x->kind == TermKind::kArray && x->items.size() != e.val->items.size()) {
+              return compile_error(file_, e.loc, "rego_type_error",
+                                   "match error: mismatch in number of array elements");
+            }
+          }
+        }
         std::vector<std::string> decl;
         if (e.key) collect_pattern_vars(*e.key, &decl);
         collect_pattern_vars(*e.val, &decl);

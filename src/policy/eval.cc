@@ -445,6 +445,7 @@ bool Evaluator::apply_ops(const Value& value, const Term& t, size_t i, Frame& f,
       case Kind::kArray: {
         const Array& a = v.as_array();
         for (size_t j = 0; j < a.size(); ++j) {
+          if (!step()) return false;
           if (!unify_value(op, Value::integer(static_cast<int64_t>(j)), f,
                            [&]() { return apply_ops(a[j], t, i + 1, f, k); })) {
             return false;
@@ -454,11 +455,13 @@ bool Evaluator::apply_ops(const Value& value, const Term& t, size_t i, Frame& f,
       }
       case Kind::kSet:
         for (const Value& x : v.items()) {
+          if (!step()) return false;
           if (!unify_value(op, x, f, [&]() { return apply_ops(x, t, i + 1, f, k); })) return false;
         }
         return true;
       case Kind::kObject:
         for (const auto& [key, x] : v.entries()) {
+          if (!step()) return false;
           if (!unify_value(op, key, f, [&]() { return apply_ops(x, t, i + 1, f, k); })) {
             return false;
           }
@@ -550,6 +553,7 @@ bool Evaluator::eval_data(const Term& t, size_t i, const PathNode* node, const V
     std::sort(keys.begin(), keys.end());
     keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
     for (const std::string& key : keys) {
+      if (!step()) return false;
       const Value kv = Value::string(key);
       if (!unify_value(op, kv, f, [&]() {
             // A rule that is undefined is not a key of the document.

@@ -46,6 +46,7 @@ class Lexer {
     Token t;
     t.nl_before = nl;
     t.loc = {line_, col_};
+    err_loc_ = t.loc;
     t.offset = pos_;
     if (pos_ >= s_.size()) {
       t.kind = Tok::kEof;
@@ -207,6 +208,8 @@ class Lexer {
   }
 
   Location loc() const { return {line_, col_}; }
+  // Where the token that failed to lex started.
+  Location err_loc() const { return err_loc_; }
 
  private:
   static bool is_ident_start(char c) {
@@ -245,6 +248,7 @@ class Lexer {
   size_t pos_ = 0;
   uint32_t line_ = 1;
   uint32_t col_ = 1;
+  Location err_loc_;
 };
 
 bool is_keyword(const std::string& s) {
@@ -382,7 +386,7 @@ class Parser {
   bool start() {
     std::string err;
     if (!lex_.next(&tok_, &err)) {
-      error_at(lex_.loc(), err);
+      error_at(lex_.err_loc(), err);
       return false;
     }
     return peek_next();
@@ -392,7 +396,7 @@ class Parser {
     if (!lex_.next(&next_, &err)) {
       // Defer the lexical error until the token is reached.
       lex_err_ = err;
-      lex_err_loc_ = lex_.loc();
+      lex_err_loc_ = lex_.err_loc();
       next_.kind = Tok::kEof;
     }
     return true;
@@ -922,9 +926,9 @@ class Parser {
         }
         return make_op("minus", {make_scalar(Value::integer(0), loc), n}, loc);
       }
-      TermPtr x = unary_term();
-      if (!x) return nullptr;
-      return make_op("minus", {make_scalar(Value::integer(0), loc), x}, loc);
+      // Rego's grammar has negative number literals, not a negation operator.
+      error_at(loc, "unary - can only be used with numeric literals");
+      return nullptr;
     }
     return postfix_term();
   }
