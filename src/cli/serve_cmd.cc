@@ -13,8 +13,11 @@
 #include "cli/commands.h"
 #include "cli/common.h"
 #include "cli/inprocess_backend.h"
-#include "core/secure.h"
 #include "server/config/config.h"
+#include "identity/api_key.h"
+#include "identity/authenticator.h"
+#include "identity/mtls.h"
+#include "server/identity_auth.h"
 #include "server/server.h"
 #include "server/stages.h"
 
@@ -29,37 +32,31 @@ struct ServeArgs {
   bool print_config = false;
 };
 
-// Bootstrap admin key: created on first run and printed once; only its SHA-256 is kept
-// (state_dir/admin-key.json, 0600).
-Status ensure_admin_key(server::MemoryKeyAuth& auth, const std::string& state_dir) {
-  const std::string path = state_dir + "/admin-key.json";
-  std::ifstream in(path);
-  if (in) {
-    std::stringstream ss;
-    ss << in.rdbuf();
-    const auto j = nlohmann::json::parse(ss.str(), nullptr, false);
-    if (!j.is_object() || !j.contains("id") || !j.contains("sha256") || !j["id"].is_string() || !j["sha256"].is_string()) {
-      return Status::malformed("{} is damaged; remove it to create a new admin key", path);
-    }
-    auth.add_digest(j["id"].get<std::string>(), j["sha256"].get<std::string>(), "admin", "default",
-                    {"admin", "user"}, 0);
-    return Status();
-  }
-  std::string key = auth.create_key("admin", "default", {"admin", "user"});
-  std::string_view id, secret;
-  server::MemoryKeyAuth::split_key(key, id, secret);
-  const nlohmann::json j = {{"id", std::string(id)}, {"sha256", server::MemoryKeyAuth::sha256_hex(key)},
-                            {"principal", "admin"}, {"roles", {"admin", "user"}}};
-  const std::string text = j.dump() + "\n";
-  FILE* f = std::fopen(path.c_str(), "wx");
-  if (f == nullptr) return Status::unavailable("cannot create {}", path);
-  ::chmod(path.c_str(), 0600);
-  std::fwrite(text.data(), 1, text.size(), f);
-  std::fclose(f);
-  std::printf("admin API key (shown once, store it now): %s\n", key.c_str());
+// Bootstrap admin key: when the key store (state_dir/keys.db, identity's SQLite store) holds no
+// key yet, one admin key is created and printed once; only its salted hash is stored.
+Status ensure_admin_key(identity::ApiKeyStore& keys) {
+  ZTSLM_ASSIGN_OR_RETURN(auto existing, keys.list());
+  if (!existing.empty()) return Status();
+  identity::NewApiKey nk;
+  nk.name = "admin";
+  nk.tenant = "default";
+  nk.roles = {"admin", "user"};
+  ZTSLM_ASSIGN_OR_RETURN(identity::CreatedApiKey created, keys.create(nk));
+  std::printf("admin API key (shown once, store it now): %s\n", created.token.c_str());
   std::fflush(stdout);
-  secure_zero(key.data(), key.size());
   return Status();
+}
+
+Result<std::shared_ptr<const identity::MtlsVerifier>> make_mtls(const server::ServerConfig& cfg) {
+  if (cfg.tls.client_ca_file.empty()) return std::shared_ptr<const identity::MtlsVerifier>();
+  std::ifstream in(cfg.tls.client_ca_file, std::ios::binary);
+  if (!in) return Status::not_found("cannot open tls.client_ca_file {}", cfg.tls.client_ca_file);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  identity::MtlsConfig mc;
+  mc.ca_pem = ss.str();
+  mc.trust_domain = cfg.tls.spiffe_trust_domain;
+  return identity::MtlsVerifier::create(std::move(mc), identity::system_unix_now);
 }
 
 int run_serve(const ServeArgs& a) {
@@ -99,16 +96,21 @@ int run_serve(const ServeArgs& a) {
   sigaddset(&sigs, SIGINT);
   pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
 
-  server::SystemClock clock;
-  server::MemoryKeyAuth auth(clock);
+  if (Status s = server::make_state_dir(cfg->state_dir); !s.ok()) return fail(s);
+  auto keys = identity::ApiKeyStore::open(cfg->state_dir + "/keys.db", identity::system_unix_now);
+  if (!keys.has_value()) return fail(keys.error());
+  std::shared_ptr<identity::ApiKeyStore> key_store(std::move(keys).value());
+  if (Status s = ensure_admin_key(*key_store); !s.ok()) return fail(s);
+  auto mtls = make_mtls(*cfg);
+  if (!mtls.has_value()) return fail(mtls.error());
+  server::IdentityAuthStage auth(std::make_shared<const identity::Authenticator>(key_store, nullptr, *mtls));
+
   server::ServerParts parts;
   parts.backend = backend->get();
   parts.auth = &auth;
-  parts.clock = &clock;
   parts.audit_path = "";  // state_dir/audit.jsonl
   auto srv = server::Server::start(*cfg, parts);
   if (!srv.has_value()) return fail(srv.error());
-  if (Status s = ensure_admin_key(auth, cfg->state_dir); !s.ok()) return fail(s);
   std::printf("ztslm serve: https://%s:%u/ model %s, state %s%s%s\n", cfg->address.c_str(),
               static_cast<unsigned>((*srv)->port()), (*backend)->model_info().id.c_str(), cfg->state_dir.c_str(),
               (*srv)->ca_file().empty() ? "" : ", CA ", (*srv)->ca_file().c_str());

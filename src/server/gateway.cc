@@ -189,6 +189,10 @@ bool Gateway::authenticate(Ctx& c) {
     c.rec.auth_failure = failure.reason.empty() ? "invalid" : failure.reason;
     c.rec.reasons.push_back("authentication failed");
     d_.metrics->add("ztslm_auth_failures_total", "reason=\"" + c.rec.auth_failure + "\"");
+    if (p.error().code() == StatusCode::kUnavailable) {
+      reply_error(c, Status::unavailable("authentication unavailable"));
+      return false;
+    }
     reply_error(c, Status::unauthenticated("invalid or missing credentials"));
     return false;
   }

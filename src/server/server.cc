@@ -26,6 +26,8 @@ Status make_dirs(const std::string& path) {
 
 }  // namespace
 
+Status make_state_dir(const std::string& dir) { return make_dirs(dir); }
+
 Result<std::unique_ptr<Server>> Server::start(const ServerConfig& cfg, ServerParts parts) {
   if (parts.backend == nullptr) return Status::invalid_argument("server needs a backend");
   std::unique_ptr<Server> s(new Server());

@@ -30,6 +30,9 @@ struct ServerParts {
   std::string audit_path = "-";
 };
 
+// Creates `dir` and its missing parents with mode 0700.
+Status make_state_dir(const std::string& dir);
+
 class Server final {
  public:
   // Resolves the state directory, generates the local CA when no certificate is configured,

@@ -76,6 +76,7 @@ Status apply(const YAML::Node& root, ServerConfig& c) {
       {"tls", section({{"cert_file", string_field(&c.tls.cert_file)},
                        {"key_file", string_field(&c.tls.key_file)},
                        {"client_ca_file", string_field(&c.tls.client_ca_file)},
+                       {"spiffe_trust_domain", string_field(&c.tls.spiffe_trust_domain)},
                        {"min_version", string_field(&c.tls.min_version)}})},
       {"limits",
        section({{"max_header_bytes", uint_field(&l.max_header_bytes, 1024, 1 << 20)},

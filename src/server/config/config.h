@@ -32,6 +32,7 @@ struct TlsConfig {
   std::string cert_file;       // "" = generated in state_dir
   std::string key_file;
   std::string client_ca_file;  // "" = no client certificates requested
+  std::string spiffe_trust_domain = "ztslm.local";  // mTLS principals must be in this domain
   std::string min_version = "1.3";
 };
 

@@ -227,7 +227,7 @@ Result<ApiRequest> parse_request(std::string_view body, const ParseLimits& lim, 
       case kTemperature: { ZTSLM_ASSIGN_OR_RETURN(double d, get_number(v, key, 0.0, 2.0)); r.sampling.temperature = static_cast<float>(d); break; }
       case kTopP: {
         ZTSLM_ASSIGN_OR_RETURN(double d, get_number(v, key, 0.0, 1.0));
-        if (d == 0.0) return Status::invalid_argument("'top_p' outside (0, 1]");
+        if (!(static_cast<float>(d) > 0.0f)) return Status::invalid_argument("'top_p' outside (0, 1]");
         r.sampling.top_p = static_cast<float>(d);
         break;
       }
