@@ -1,0 +1,46 @@
+// libFuzzer target: frames sent by the gateway (read by the worker).
+// Input: one mode byte, then datagrams, each a u16 little-endian length and that many bytes.
+// Properties: the decoder never crashes; every accepted frame re-encodes and decodes equal
+// (round trip); a frame the endpoint accepts is one the peer may send in that state; after the
+// first rejection the endpoint is closed and rejects every later frame.
+#include <cstdint>
+#include <algorithm>
+#include <vector>
+
+#include "core/byte_reader.h"
+#include "core/check.h"
+#include "worker/protocol/endpoint.h"
+#include "worker/protocol/frames.h"
+
+using namespace ztslm::worker::protocol;
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  ztslm::ByteReader in(ztslm::as_bytes(data, size));
+  uint8_t mode = 0;
+  if (!in.read_u8(&mode)) return 0;
+  WorkerEndpoint ep;
+  (void)ep;
+  bool rejected = false;
+  uint16_t n = 0;
+  while (in.read_u16_le(&n)) {
+    std::span<const std::byte> datagram;
+    if (!in.read_bytes(n, &datagram)) break;
+    const State before = ep.state();
+    auto frame = ep.on_receive(datagram);
+    if (!frame.has_value()) {
+      rejected = true;
+      ZTSLM_CHECK(ep.state() == State::kClosed);
+      continue;
+    }
+    ZTSLM_CHECK(!rejected);  // nothing is accepted after a violation
+    ZTSLM_CHECK(before != State::kClosed);
+    auto bytes = encode(*frame);
+    ZTSLM_CHECK(bytes.has_value());
+    auto again = decode(*bytes);
+    ZTSLM_CHECK(again.has_value() && *again == *frame);
+    // The codec is canonical: the accepted datagram is exactly the re-encoding.
+    ZTSLM_CHECK(bytes->size() == datagram.size() &&
+                std::equal(bytes->begin(), bytes->end(), datagram.begin()));
+  }
+  return 0;
+}
