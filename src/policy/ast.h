@@ -51,6 +51,10 @@ struct Term {
   std::vector<std::string> func_path;  // user function: full data path
   // kRef with a `data` head after compile: true when no operand is a variable (a constant path)
   bool ground_ref = false;
+  // kRef into data whose constant prefix names a rule set: evaluated directly (no tree walk).
+  // kCall of a user function: its rule set.
+  const RuleSet* ref_rules = nullptr;
+  uint32_t ref_rules_end = 0;  // index of the first operand after the rule set's path
   bool is_operator = false;  // kCall written as an operator (`+`, `==`, `in`): always a built-in
   int slot_begin = 0, slot_end = 0;  // comprehensions: the slots their own variables use
 };

@@ -1809,12 +1809,20 @@ Result<Regex> compile_re(std::string_view kFn, const std::string& p) {
   if (!r.has_value()) return builtin_error(kFn, r.error().message());
   return r;
 }
+// SECURITY: matching costs text length x program size; refuse work beyond ~50 ms.
+Status check_regex_work(std::string_view kFn, const Regex& re, const std::string& text) {
+  if (text.size() * re.program_size() > 20'000'000) {
+    return builtin_error(kFn, "text too long for this pattern");
+  }
+  return Status();
+}
 BUILTIN(b_regex_match) {
   UNUSED_CTX;
   static constexpr std::string_view kFn = "regex.match";
   WANT(0, is_string, "string");
   WANT(1, is_string, "string");
   ZTSLM_ASSIGN_OR_RETURN(Regex re, compile_re(kFn, args[0].as_string()));
+  ZTSLM_TRY(check_regex_work(kFn, re, args[1].as_string()));
   *out = Value::boolean(re.search(args[1].as_string()));
   return Status();
 }
@@ -1853,6 +1861,7 @@ BUILTIN(b_regex_find_n) {
   WANT(2, is_number, "number");
   ZTSLM_ASSIGN_OR_RETURN(Regex re, compile_re(kFn, args[0].as_string()));
   const std::string& s = args[1].as_string();
+  ZTSLM_TRY(check_regex_work(kFn, re, s));
   Array r;
   each_match(re, s, args[2].is_int() ? args[2].as_int() : -1, [&](const std::vector<long>& g) {
     r.push_back(Value::string(s.substr(static_cast<size_t>(g[0]), static_cast<size_t>(g[1] - g[0]))));
@@ -1868,6 +1877,7 @@ BUILTIN(b_regex_submatch) {
   WANT(2, is_number, "number");
   ZTSLM_ASSIGN_OR_RETURN(Regex re, compile_re(kFn, args[0].as_string()));
   const std::string& s = args[1].as_string();
+  ZTSLM_TRY(check_regex_work(kFn, re, s));
   Array r;
   each_match(re, s, args[2].is_int() ? args[2].as_int() : -1, [&](const std::vector<long>& g) {
     Array m;
@@ -1887,6 +1897,7 @@ BUILTIN(b_regex_split) {
   WANT(1, is_string, "string");
   ZTSLM_ASSIGN_OR_RETURN(Regex re, compile_re(kFn, args[0].as_string()));
   const std::string& s = args[1].as_string();
+  ZTSLM_TRY(check_regex_work(kFn, re, s));
   Array r;
   size_t last = 0;
   each_match(re, s, -1, [&](const std::vector<long>& g) {
@@ -1908,6 +1919,7 @@ BUILTIN(b_regex_replace) {
   WANT(2, is_string, "string");
   ZTSLM_ASSIGN_OR_RETURN(Regex re, compile_re(kFn, args[1].as_string()));
   const std::string& s = args[0].as_string();
+  ZTSLM_TRY(check_regex_work(kFn, re, s));
   const std::string& repl = args[2].as_string();
   std::string r;
   size_t last = 0;
@@ -1971,6 +1983,7 @@ BUILTIN(b_regex_template_match) {
   }
   pat += "$";
   ZTSLM_ASSIGN_OR_RETURN(Regex re, compile_re(kFn, pat));
+  ZTSLM_TRY(check_regex_work(kFn, re, args[1].as_string()));
   *out = Value::boolean(re.search(args[1].as_string()));
   return Status();
 }
@@ -2030,7 +2043,10 @@ BUILTIN(b_glob_match) {
   for (const std::string& p : pats) {
     GlobMatcher m;
     m.pat = runes(p);
-    if (m.pat.size() > 4096) return builtin_error(kFn, "pattern too long");
+    // SECURITY: the memo table is pattern x text; bound it before allocating.
+    if ((m.pat.size() + 1) * (text.size() + 1) > (size_t{1} << 22)) {
+      return builtin_error(kFn, "pattern and text too long to match");
+    }
     m.text = text;
     m.delims = delims;
     m.memo.assign((m.pat.size() + 1) * (m.text.size() + 1), -1);
@@ -2704,7 +2720,7 @@ const std::unordered_map<std::string_view, Builtin>& table() {
   static const auto* t = [] {
     auto* m = new std::unordered_map<std::string_view, Builtin>();
     auto add = [&](std::string_view name, int arity, BuiltinFn fn) {
-      (*m)[name] = Builtin{name, arity, fn};
+      (*m)[name] = Builtin{name, arity, fn, name == "walk", name == "print"};
     };
     add("equal", 2, b_equal);
     add("neq", 2, b_neq);

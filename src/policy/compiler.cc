@@ -451,6 +451,7 @@ class Resolver {
           t->items = std::move(items);
         }
         mark_ground(*t);
+        link_rules(*t);
         return Status();
       }
       case TermKind::kArray:
@@ -484,6 +485,31 @@ class Resolver {
     return Status();
   }
 
+  // For data.a.b.c[...]: when a constant prefix reaches a rule set with nothing below it,
+  // remember it so evaluation skips the path walk.
+  void link_rules(Term& ref) const {
+    ref.ref_rules = nullptr;
+    if (ref.items[0]->kind != TermKind::kVar || ref.items[0]->slot != -1 ||
+        ref.items[0]->name != "data") {
+      return;
+    }
+    const PathNode* n = &impl_.root;
+    for (size_t i = 1; i < ref.items.size(); ++i) {
+      const Term& op = *ref.items[i];
+      if (op.kind != TermKind::kScalar || !op.value.is_string()) return;
+      auto it = n->children.find(op.value.as_string());
+      if (it == n->children.end()) return;
+      n = it->second.get();
+      if (n->rules != nullptr) {
+        if (n->children.empty() && n->rules->kind != RuleKind::kFunction) {
+          ref.ref_rules = n->rules;
+          ref.ref_rules_end = static_cast<uint32_t>(i + 1);
+        }
+        return;
+      }
+    }
+  }
+
   static void mark_ground(Term& ref) {
     ref.ground_ref = false;
     if (ref.items[0]->kind != TermKind::kVar || ref.items[0]->slot != -1) return;
@@ -510,6 +536,7 @@ class Resolver {
     auto imp = imports_.find(t->name);
     if (imp != imports_.end()) {
       t = make_root_ref(imp->second, t->loc);
+      if (t->kind == TermKind::kRef) link_rules(*t);
       return Status();
     }
     if (mod_ != nullptr && rule_name_in_package(t->name)) {
@@ -517,6 +544,7 @@ class Resolver {
       p.insert(p.end(), mod_->package.begin(), mod_->package.end());
       p.push_back(t->name);
       t = make_root_ref(p, t->loc);
+      if (t->kind == TermKind::kRef) link_rules(*t);
       return Status();
     }
     t->slot = declare(scope, t->name);
@@ -640,6 +668,7 @@ class Resolver {
       }
       t.func_path = path;
       t.name = join_path(path);
+      t.ref_rules = rs;  // kCall: the function's rule set
       return Status();
     }
     const Builtin* b = find_builtin(name);

@@ -112,6 +112,10 @@ DecisionPoint::DecisionPoint(Options options) : options_(std::move(options)) {
       start = i + 1;
     }
   }
+  for (const char* field : {"allow", "reasons", "obligations"}) {
+    field_paths_.push_back(query_path_);
+    field_paths_.back().emplace_back(field);
+  }
 }
 
 Status DecisionPoint::load(const std::vector<SourceFile>& files, Value data) {
@@ -149,28 +153,25 @@ Decision DecisionPoint::decide(const Value& input) const {
   opts.input = input;
   opts.limits = options_.limits;
   opts.clock = options_.clock;
-  std::string path = "data";
-  for (const std::string& p : query_path_) path += "." + p;
-  auto v = policy->eval_path(path, opts);
+  auto v = policy->eval_paths(field_paths_, opts);
   if (!v.has_value()) {
     d.error = v.error();
     d.reasons.push_back("policy evaluation failed: " + v.error().message());
     return d;
   }
-  if (!v->is_object()) {
-    d.reasons.push_back(v->is_defined() ? "policy decision is not an object"
-                                        : "policy decision is undefined");
+  const Value& allow = (*v)[0];
+  const Value& reasons = (*v)[1];
+  const Value& obligations = (*v)[2];
+  if (!allow.is_defined()) {
+    d.reasons.push_back("policy decision is undefined");
     return d;
   }
-  const Value allow = v->get("allow");
   d.allow = allow.is_bool() && allow.as_bool();
-  const Value reasons = v->get("reasons");
   if (reasons.is_array() || reasons.is_set()) {
     for (const Value& r : reasons.as_array()) {
       d.reasons.push_back(r.is_string() ? r.as_string() : to_json(r));
     }
   }
-  const Value obligations = v->get("obligations");
   if (obligations.is_object()) d.obligations = obligations;
   if (!d.allow && d.reasons.empty()) d.reasons.push_back("denied by policy");
   return d;

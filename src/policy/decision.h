@@ -51,7 +51,9 @@ std::vector<TestResult> run_policy_tests(const Policy& policy, const EvalOptions
 class DecisionPoint final {
  public:
   struct Options {
-    std::string query = "data.ztslm.authz";  // document with allow / reasons / obligations
+    // Package whose `allow`, `reasons` and `obligations` rules make the decision (only those
+    // three are evaluated, so test_ rules in the same package cost nothing per request).
+    std::string query = "data.ztslm.authz";
     EvalLimits limits;                       // per decision
     const Clock* clock = nullptr;            // null: system clock
     bool require_tests_pass = true;          // a load whose test_ rules fail is refused
@@ -75,6 +77,7 @@ class DecisionPoint final {
  private:
   Options options_;
   std::vector<std::string> query_path_;
+  std::vector<std::vector<std::string>> field_paths_;  // query + allow / reasons / obligations
   std::atomic<std::shared_ptr<const Policy>> current_;
   std::atomic<uint64_t> generation_{0};
 };

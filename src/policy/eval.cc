@@ -366,10 +366,22 @@ bool Evaluator::eval_term(const Term& t, Frame& f, VK k) {
 
 bool Evaluator::eval_items(const std::vector<TermPtr>& items, size_t i, Frame& f,
                            std::vector<Value>& acc, K k) {
-  if (i == items.size()) return k();
-  return eval_term(*items[i], f, [&](const Value& v) {
+  return eval_items_to(items, i, items.size(), f, acc, k);
+}
+
+bool Evaluator::eval_items_to(const std::vector<TermPtr>& items, size_t i, size_t end, Frame& f,
+                              std::vector<Value>& acc, K k) {
+  if (i == end) return k();
+  const Term& t = *items[i];
+  if (t.kind == TermKind::kScalar) {
+    acc.push_back(t.value);
+    const bool r = eval_items_to(items, i + 1, end, f, acc, k);
+    acc.pop_back();
+    return r;
+  }
+  return eval_term(t, f, [&](const Value& v) {
     acc.push_back(v);
-    const bool r = eval_items(items, i + 1, f, acc, k);
+    const bool r = eval_items_to(items, i + 1, end, f, acc, k);
     acc.pop_back();
     return r;
   });
@@ -423,7 +435,20 @@ bool Evaluator::has_unbound(const Term& t, const Frame& f) const {
 bool Evaluator::eval_ref(const Term& t, Frame& f, VK k) {
   const Term& head = *t.items[0];
   if (head.kind == TermKind::kVar && head.slot < 0) {
-    if (head.name == "data") return eval_data(t, 1, &impl_.root, impl_.data, f, k);
+    if (head.name == "data") {
+      if (t.ref_rules != nullptr && overrides_.empty()) {
+        Value v;
+        if (!eval_rule_set(*t.ref_rules, &v)) return false;
+        if (!v.is_defined()) return true;
+        return apply_ops(v, t, t.ref_rules_end, f, k);
+      }
+      // Each walk from the root tracks its own path (used by `with data...` overrides).
+      std::vector<std::string> saved;
+      saved.swap(data_path_);
+      const bool r = eval_data(t, 1, &impl_.root, impl_.data, f, k);
+      data_path_.swap(saved);
+      return r;
+    }
     if (!input_.is_defined()) return true;
     return apply_ops(input_, t, 1, f, k);
   }
@@ -534,9 +559,10 @@ bool Evaluator::eval_data(const Term& t, size_t i, const PathNode* node, const V
     auto it = node->children.find(key.as_string());
     const PathNode* child = it == node->children.end() ? nullptr : it->second.get();
     if (child != nullptr && !child->has_non_function && child->rules == nullptr) child = nullptr;
-    data_path_.push_back(key.as_string());
+    const bool track = !overrides_.empty();
+    if (track) data_path_.push_back(key.as_string());
     const bool r = eval_data(t, i + 1, child, b.get(key), f, k);
-    data_path_.pop_back();
+    if (track) data_path_.pop_back();
     return r;
   };
   if (op.kind == TermKind::kScalar) return step_into(op.value);
@@ -593,14 +619,15 @@ bool Evaluator::materialize(const PathNode* node, const Value& base, Value* out)
   Entries e = base.is_object() ? base.entries() : Entries();
   for (const auto& [name, c] : node->children) {
     Value cv;
-    data_path_.push_back(name);
+    const bool track = !overrides_.empty();
+    if (track) data_path_.push_back(name);
     bool ok = true;
     if (c->rules != nullptr) {
       if (c->rules->kind != RuleKind::kFunction) ok = rule_node_value(c.get(), &cv);
     } else if (c->has_non_function) {
       ok = materialize(c.get(), base.get(name), &cv);
     }
-    data_path_.pop_back();
+    if (track) data_path_.pop_back();
     if (!ok) return false;
     if (!cv.is_defined()) continue;
     const Value key = Value::string(name);
@@ -628,12 +655,12 @@ bool Evaluator::eval_call(const Term& t, Frame& f, VK k) {
   if (t.builtin != nullptr) {
     if (t.builtin->arity >= 0) arity = static_cast<size_t>(t.builtin->arity);
   } else {
-    rs = find_rule_set(impl_, t.func_path);
+    rs = t.ref_rules != nullptr ? t.ref_rules : find_rule_set(impl_, t.func_path);
     if (rs == nullptr) return fail(eval_error("eval_type_error", "undefined function " + t.name));
     arity = rs->arity;
   }
   const bool has_out = t.items.size() == arity + 1;
-  if (t.builtin != nullptr && t.builtin->name == "print") {
+  if (t.builtin != nullptr && t.builtin->is_print) {
     std::vector<Value> args;
     for (const TermPtr& a : t.items) {
       Value got;
@@ -650,19 +677,16 @@ bool Evaluator::eval_call(const Term& t, Frame& f, VK k) {
   }
   std::vector<Value> args;
   args.reserve(t.items.size());
-  std::vector<TermPtr> in_terms(t.items.begin(),
-                                t.items.begin() + static_cast<std::ptrdiff_t>(arity));
-  return eval_items(in_terms, 0, f, args, [&]() {
-    std::vector<Value> call_args = args;
-    if (!has_out) return call_named(t.name, t.builtin, rs, call_args, t, k);
-    return call_named(t.name, t.builtin, rs, call_args, t, [&](const Value& out) {
+  return eval_items_to(t.items, 0, arity, f, args, [&]() {
+    if (!has_out) return call_named(t.name, t.builtin, rs, args, t, k);
+    return call_named(t.name, t.builtin, rs, args, t, [&](const Value& out) {
       return unify_value(*t.items.back(), out, f, [&]() { return k(Value::boolean(true)); });
     });
   });
 }
 
 bool Evaluator::call_named(const std::string& name, const Builtin* builtin, const RuleSet* rs,
-                           std::vector<Value>& args, const Term& at, VK k) {
+                           const std::vector<Value>& args, const Term& at, VK k) {
   if (!mocks_.empty()) {
     auto it = mocks_.find(name);
     if (it != mocks_.end()) {
@@ -702,11 +726,11 @@ bool Evaluator::call_named(const std::string& name, const Builtin* builtin, cons
   return k(out);
 }
 
-bool Evaluator::call_builtin(const Builtin& b, std::vector<Value>& args, VK k) {
+bool Evaluator::call_builtin(const Builtin& b, const std::vector<Value>& args, VK k) {
   if (b.arity >= 0 && args.size() != static_cast<size_t>(b.arity)) {
     return fail(eval_error("rego_type_error", std::string(b.name) + ": arity mismatch"));
   }
-  if (b.name == "walk") {
+  if (b.is_walk) {
     // walk(x) yields [path, value] for every node of x, pre-order.
     struct Walker {
       Evaluator* ev;
@@ -784,15 +808,13 @@ bool Evaluator::call_function(const RuleSet& rs, const std::vector<Value>& args,
   for (const auto& rp : rs.rules) {
     const Rule& r = *rp;
     Frame fr(static_cast<size_t>(r.n_slots));
-    Array argv(args.begin(), args.end());
-    ok = unify_items(r.args, argv, 0, fr, [&]() { return eval_branches(r, fr, collect); });
+    ok = unify_args(r.args, args, 0, fr, [&]() { return eval_branches(r, fr, collect); });
     if (!ok) break;
   }
   if (ok && !have && rs.default_rule) {
     const Rule& r = *rs.default_rule;
     Frame fr(static_cast<size_t>(r.n_slots));
-    Array argv(args.begin(), args.end());
-    ok = unify_items(r.args, argv, 0, fr, [&]() { return eval_head(r, fr, collect); });
+    ok = unify_args(r.args, args, 0, fr, [&]() { return eval_head(r, fr, collect); });
   }
   in_progress_[rs.index] = false;
   if (!ok && !err_.ok()) return false;
@@ -837,6 +859,12 @@ bool Evaluator::unify(const Term& a, const Term& b, Frame& f, K k) {
       return true;
     });
   });
+}
+
+bool Evaluator::unify_args(const std::vector<TermPtr>& pats, const std::vector<Value>& vals,
+                           size_t i, Frame& f, K k) {
+  if (i == pats.size()) return k();
+  return unify_value(*pats[i], vals[i], f, [&]() { return unify_args(pats, vals, i + 1, f, k); });
 }
 
 bool Evaluator::unify_items(const std::vector<TermPtr>& pats, const Array& vals, size_t i,
@@ -1098,6 +1126,24 @@ Result<std::vector<Bindings>> Evaluator::run_query(const Query& q) {
 }
 
 Result<Value> Evaluator::eval_path(const std::vector<std::string>& path) {
+  if (overrides_.empty()) {
+    // Direct hit on a rule set with nothing below it: no tree walk.
+    const PathNode* n = &impl_.root;
+    for (const std::string& p : path) {
+      auto it = n->children.find(p);
+      if (it == n->children.end()) {
+        n = nullptr;
+        break;
+      }
+      n = it->second.get();
+    }
+    if (n != nullptr && n->rules != nullptr && n->children.empty() &&
+        n->rules->kind != RuleKind::kFunction) {
+      Value v;
+      if (!eval_rule_set(*n->rules, &v)) return err_;
+      return v;
+    }
+  }
   auto ref = std::make_shared<Term>();
   ref->kind = TermKind::kRef;
   auto root = std::make_shared<Term>();

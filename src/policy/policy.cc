@@ -62,6 +62,18 @@ Result<Value> Policy::eval_path(std::string_view path, const EvalOptions& opts) 
   return ev.eval_path(parts);
 }
 
+Result<std::vector<Value>> Policy::eval_paths(const std::vector<std::vector<std::string>>& paths,
+                                              const EvalOptions& opts) const {
+  Evaluator ev(*impl_, opts);
+  std::vector<Value> out;
+  out.reserve(paths.size());
+  for (const auto& p : paths) {
+    ZTSLM_ASSIGN_OR_RETURN(Value v, ev.eval_path(p));
+    out.push_back(std::move(v));
+  }
+  return out;
+}
+
 std::vector<std::string> Policy::test_rules() const {
   std::vector<std::string> out;
   for (const auto& rs : impl_->rule_sets) {

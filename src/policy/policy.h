@@ -91,6 +91,11 @@ class Policy final {
   // Undefined is a Value of Kind::kUndefined, not an error.
   Result<Value> eval_path(std::string_view path, const EvalOptions& opts) const;
 
+  // Evaluates several documents (paths without "data", as element lists) in one evaluation, so
+  // rules they share are computed once. The budget covers all of them.
+  Result<std::vector<Value>> eval_paths(const std::vector<std::vector<std::string>>& paths,
+                                        const EvalOptions& opts) const;
+
   // Names of the rules whose last path element starts with "test_" (full paths "data.a.test_x").
   std::vector<std::string> test_rules() const;
 

@@ -794,5 +794,6 @@ bool Regex::find(std::string_view text, size_t from, std::vector<long>* groups) 
 }
 
 size_t Regex::n_groups() const { return static_cast<size_t>(prog_->n_groups); }
+size_t Regex::program_size() const { return prog_->code.size(); }
 
 }  // namespace ztslm::policy

@@ -35,6 +35,7 @@ class Regex final {
   // [start0, end0, start1, end1, ...] (-1 for a group that did not take part) and returns true.
   bool find(std::string_view text, size_t from, std::vector<long>* groups) const;
   size_t n_groups() const;  // including group 0
+  size_t program_size() const;  // instructions (matching costs text length x this)
 
   struct Prog;
 

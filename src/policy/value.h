@@ -91,8 +91,10 @@ class Value final {
   Kind kind_ = Kind::kUndefined;
   bool is_int_ = true;
   bool b_ = false;
-  int64_t i_ = 0;
-  double d_ = 0.0;
+  union {
+    int64_t i_ = 0;
+    double d_;
+  };
   std::shared_ptr<const void> p_;
 };
 

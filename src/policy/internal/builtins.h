@@ -31,7 +31,8 @@ struct Builtin {
   std::string_view name;
   int arity;  // -1: variadic (print)
   BuiltinFn fn;
-  bool relation = false;  // true for built-ins whose false result fails the expression (none)
+  bool is_walk = false;   // generator: evaluated by the evaluator itself
+  bool is_print = false;  // takes undefined operands
 };
 
 // Looks up a built-in by its full dotted name; null when unknown.

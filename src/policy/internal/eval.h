@@ -48,7 +48,26 @@ class Evaluator final {
  private:
   using K = FnRef<bool()>;
   using VK = FnRef<bool(const Value&)>;
-  using Frame = std::vector<Value>;
+  // Variable slots of one rule evaluation; small frames live inline (no allocation).
+  class Frame {
+   public:
+    explicit Frame(size_t n = 0) {
+      if (n > kInline) {
+        heap_.resize(n);
+        p_ = heap_.data();
+      }
+    }
+    Frame(const Frame&) = delete;
+    Frame& operator=(const Frame&) = delete;
+    Value& operator[](size_t i) { return p_[i]; }
+    const Value& operator[](size_t i) const { return p_[i]; }
+
+   private:
+    static constexpr size_t kInline = 8;
+    Value inline_[kInline];
+    std::vector<Value> heap_;
+    Value* p_ = inline_;
+  };
 
   struct Override {
     std::vector<std::string> path;  // under data
@@ -87,14 +106,18 @@ class Evaluator final {
   bool rule_node_value(const PathNode* node, Value* out);
   bool eval_call(const Term& t, Frame& f, VK k);
   bool call_named(const std::string& name, const Builtin* builtin, const RuleSet* rs,
-                  std::vector<Value>& args, const Term& at, VK k);
-  bool call_builtin(const Builtin& b, std::vector<Value>& args, VK k);
+                  const std::vector<Value>& args, const Term& at, VK k);
+  bool call_builtin(const Builtin& b, const std::vector<Value>& args, VK k);
+  bool eval_items_to(const std::vector<TermPtr>& items, size_t i, size_t end, Frame& f,
+                     std::vector<Value>& acc, K k);
   bool call_function(const RuleSet& rs, const std::vector<Value>& args, Value* out);
   bool eval_compr(const Term& t, Frame& f, VK k);
 
   bool unify(const Term& a, const Term& b, Frame& f, K k);
   bool unify_value(const Term& pat, const Value& v, Frame& f, K k);
   bool unify_items(const std::vector<TermPtr>& pats, const Array& vals, size_t i, Frame& f, K k);
+  bool unify_args(const std::vector<TermPtr>& pats, const std::vector<Value>& vals, size_t i,
+                  Frame& f, K k);
   bool has_unbound(const Term& t, const Frame& f) const;
 
   bool eval_rule_set(const RuleSet& rs, Value* out);

@@ -1,0 +1,106 @@
+# Default ztslm authorisation policy (the decision `data.ztslm.authz`).
+#
+# The gateway evaluates this document for every request with the `input` described in
+# src/policy/README.md and enforces the result:
+#   allow        boolean; anything but `true` is a deny
+#   reasons      set of strings explaining a deny (audited, never shown to the caller verbatim)
+#   obligations  what the gateway must enforce on an allowed request:
+#                  max_tokens     cap on generated tokens for the principal's role
+#                  guard_profile  output-guard profile ("strict" or "standard")
+#                  redact         finding type -> redaction action for the streaming redactor
+#                  quota_class    quota bucket ("default", "elevated", "admin")
+package ztslm.authz
+
+import rego.v1
+
+default allow := false
+
+# Which models each role may use. "*" grants every model whose provenance verified.
+role_models := {
+	"admin": {"*"},
+	"analyst": {"qwen2-0.5b-instruct", "llama-3.2-1b-instruct", "phi-3-mini"},
+	"user": {"qwen2-0.5b-instruct"},
+}
+
+# Largest max_tokens a role may request; the cap is also an obligation.
+role_max_tokens := {"admin": 8192, "analyst": 2048, "user": 512}
+
+role_quota_class := {"admin": "admin", "analyst": "elevated", "user": "default"}
+
+# Input-guard score at or above which a request is refused.
+injection_threshold := 0.8
+
+allow if {
+	count(deny) == 0
+}
+
+# Roles of the principal that grant the requested model.
+granting_roles contains role if {
+	some role in input.principal.roles
+	model_granted(role, input.request.model)
+}
+
+model_granted(role, _) if "*" in role_models[role]
+
+model_granted(role, model) if model in role_models[role]
+
+deny contains "principal has no tenant" if not valid_tenant
+
+valid_tenant if {
+	is_string(input.principal.tenant)
+	input.principal.tenant != ""
+}
+
+# Tenant isolation: a session belongs to one tenant.
+deny contains "session belongs to another tenant" if {
+	input.session.tenant
+	input.session.tenant != input.principal.tenant
+}
+
+deny contains "model provenance is not verified" if not input.model.verified == true
+
+deny contains "no role of the principal grants this model" if count(granting_roles) == 0
+
+deny contains msg if {
+	input.request.max_tokens > max_tokens
+	msg := sprintf("max_tokens %v exceeds the role cap %v", [input.request.max_tokens, max_tokens])
+}
+
+deny contains "input guard: prompt injection suspected" if {
+	input.guard.injection_score >= injection_threshold
+}
+
+deny contains sprintf("input guard: high-severity %v finding", [f.type]) if {
+	some f in input.guard.findings
+	f.severity == "high"
+	not f.type in redactable_types
+}
+
+# Largest cap among the roles that grant the model (0 when none does).
+max_tokens := max([role_max_tokens[r] | some r in granting_roles]) if count(granting_roles) > 0
+
+default max_tokens := 0
+
+quota_class := "admin" if "admin" in granting_roles
+
+else := "elevated" if "analyst" in granting_roles
+
+else := "default"
+
+guard_profile := "standard" if "admin" in input.principal.roles
+
+else := "strict"
+
+# Finding types the output redactor can mask instead of refusing the request.
+redactable_types := {"email", "phone", "credit_card", "api_key"}
+
+redact[t] := "mask" if some t in redactable_types
+
+reasons := deny
+
+obligations := {
+	"max_tokens": max_tokens,
+	"guard_profile": guard_profile,
+	"redact": redact,
+	"quota_class": quota_class,
+}

@@ -1,0 +1,85 @@
+# Tests for policy/default.rego (run with `ztslm policy test policy/`; a reload whose tests
+# fail keeps the policy in force).
+package ztslm.authz
+
+import rego.v1
+
+base_input := {
+	"principal": {"id": "alice", "tenant": "acme", "roles": ["user"], "method": "api_key", "attributes": {}},
+	"route": "/v1/chat/completions",
+	"request": {"model": "qwen2-0.5b-instruct", "max_tokens": 256, "stream": false},
+	"model": {"name": "qwen2-0.5b-instruct", "digest": "sha256:00", "signer": "ztslm-release", "verified": true},
+	"session": {"id": "s1", "tenant": "acme"},
+	"client": {"address": "10.0.0.7"},
+	"time": 1700000000000000000,
+	"guard": {"injection_score": 0.05, "findings": []},
+}
+
+test_user_allowed_own_model if {
+	allow with input as base_input
+}
+
+test_obligations_for_user if {
+	o := obligations with input as base_input
+	o.max_tokens == 512
+	o.quota_class == "default"
+	o.guard_profile == "strict"
+	o.redact.email == "mask"
+}
+
+test_tenant_isolation_denies_other_tenant_session if {
+	not allow with input as object.union(base_input, {"session": {"tenant": "globex"}})
+	reasons["session belongs to another tenant"] with input as object.union(base_input, {"session": {"tenant": "globex"}})
+}
+
+test_missing_tenant_denied if {
+	not allow with input as object.union(base_input, {"principal": {"tenant": null}})
+}
+
+test_user_cannot_use_analyst_model if {
+	req := object.union(base_input, {"request": {"model": "phi-3-mini"}})
+	not allow with input as req
+	reasons["no role of the principal grants this model"] with input as req
+}
+
+test_analyst_may_use_analyst_model if {
+	req := object.union(base_input, {"principal": {"roles": ["analyst"]}, "request": {"model": "phi-3-mini", "max_tokens": 2000}})
+	allow with input as req
+	obligations.max_tokens == 2048 with input as req
+	obligations.quota_class == "elevated" with input as req
+}
+
+test_admin_any_model if {
+	req := object.union(base_input, {"principal": {"roles": ["admin"]}, "request": {"model": "anything-verified"}})
+	allow with input as req
+	obligations.guard_profile == "standard" with input as req
+}
+
+test_per_role_max_tokens if {
+	not allow with input as object.union(base_input, {"request": {"max_tokens": 513}})
+	allow with input as object.union(base_input, {"request": {"max_tokens": 512}})
+}
+
+test_unverified_model_denied if {
+	not allow with input as object.union(base_input, {"model": {"verified": false}})
+}
+
+test_high_injection_score_denied if {
+	req := object.union(base_input, {"guard": {"injection_score": 0.93}})
+	not allow with input as req
+	reasons["input guard: prompt injection suspected"] with input as req
+}
+
+test_high_severity_secret_finding_denied if {
+	req := object.union(base_input, {"guard": {"findings": [{"type": "private_key", "severity": "high"}]}})
+	not allow with input as req
+}
+
+test_redactable_finding_allowed if {
+	req := object.union(base_input, {"guard": {"findings": [{"type": "email", "severity": "high"}]}})
+	allow with input as req
+}
+
+test_no_input_denied if {
+	not allow
+}
