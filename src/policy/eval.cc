@@ -336,7 +336,8 @@ bool Evaluator::eval_term(const Term& t, Frame& f, VK k) {
         if (t.name == "input") return input_.is_defined() ? k(input_) : true;
         return eval_data(t, 0, &impl_.root, impl_.data, f, k);
       }
-      const Value v = f[static_cast<size_t>(t.slot)];
+      // The slot stays bound while the continuation runs (only unbound after it returns).
+      const Value& v = f[static_cast<size_t>(t.slot)];
       if (!v.is_defined()) return fail(unsafe_var(t));
       return k(v);
     }
@@ -457,7 +458,8 @@ bool Evaluator::eval_ref(const Term& t, Frame& f, VK k) {
 
 bool Evaluator::apply_ops(const Value& value, const Term& t, size_t i, Frame& f, VK k) {
   if (i == t.items.size()) return k(value);
-  const Value v = value;
+  // `value` lives in a caller's frame for the whole call.
+  const Value& v = value;
   const Term& op = *t.items[i];
   if (op.kind == TermKind::kScalar) {
     const Value x = v.index(op.value);
@@ -675,14 +677,22 @@ bool Evaluator::eval_call(const Term& t, Frame& f, VK k) {
     }
     return call_named(t.name, t.builtin, rs, args, t, k);
   }
+  // Argument vectors are recycled across calls (no allocation per call once warm).
   std::vector<Value> args;
+  if (!arg_pool_.empty()) {
+    args.swap(arg_pool_.back());
+    arg_pool_.pop_back();
+  }
   args.reserve(t.items.size());
-  return eval_items_to(t.items, 0, arity, f, args, [&]() {
+  const bool r = eval_items_to(t.items, 0, arity, f, args, [&]() {
     if (!has_out) return call_named(t.name, t.builtin, rs, args, t, k);
     return call_named(t.name, t.builtin, rs, args, t, [&](const Value& out) {
       return unify_value(*t.items.back(), out, f, [&]() { return k(Value::boolean(true)); });
     });
   });
+  args.clear();
+  arg_pool_.push_back(std::move(args));
+  return r;
 }
 
 bool Evaluator::call_named(const std::string& name, const Builtin* builtin, const RuleSet* rs,

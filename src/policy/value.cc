@@ -171,6 +171,7 @@ size_t Value::size() const {
 }
 
 Value Value::get(const Value& key) const {
+  if (key.kind_ == Kind::kString) return get(std::string_view(key.as_string()));
   const Entries& e = entries();
   auto it = std::lower_bound(e.begin(), e.end(), key,
                              [](const auto& a, const Value& k) { return compare(a.first, k) < 0; });
@@ -180,11 +181,24 @@ Value Value::get(const Value& key) const {
 Value Value::get(std::string_view key) const {
   const Entries& e = entries();
   // Strings sort after null/bool/number and before collections; compare within strings only.
-  auto it = std::lower_bound(e.begin(), e.end(), key, [](const auto& a, std::string_view k) {
-    if (a.first.kind() != Kind::kString) return kind_rank(a.first.kind()) < kind_rank(Kind::kString);
-    return std::string_view(a.first.as_string()) < k;
-  });
-  if (it != e.end() && it->first.is_string() && it->first.as_string() == key) return it->second;
+  size_t lo = 0, hi = e.size();
+  while (lo < hi) {
+    const size_t mid = (lo + hi) / 2;
+    const Value& k = e[mid].first;
+    bool less;
+    if (k.kind_ != Kind::kString) {
+      less = kind_rank(k.kind_) < kind_rank(Kind::kString);
+    } else {
+      const std::string& ks = *static_cast<const std::string*>(k.p_.get());
+      less = std::string_view(ks) < key;
+    }
+    if (less) lo = mid + 1;
+    else hi = mid;
+  }
+  if (lo < e.size() && e[lo].first.kind_ == Kind::kString &&
+      *static_cast<const std::string*>(e[lo].first.p_.get()) == key) {
+    return e[lo].second;
+  }
   return Value();
 }
 bool Value::contains(const Value& v) const {
@@ -200,7 +214,7 @@ Value Value::index(const Value& key) const {
       if (key.as_int() < 0 || static_cast<uint64_t>(key.as_int()) >= a.size()) return Value();
       return a[static_cast<size_t>(key.as_int())];
     }
-    case Kind::kObject: return get(key);
+    case Kind::kObject: return key.is_string() ? get(std::string_view(key.as_string())) : get(key);
     case Kind::kSet: return contains(key) ? key : Value();
     default: return Value();
   }

@@ -157,6 +157,7 @@ p := count([1 | n[_]; n[_]; n[_]])
   ASSERT_NE(p, nullptr);
   EvalOptions o;
   o.limits.max_steps = 100'000;
+  o.limits.max_time_ns = int64_t{600} * 1'000'000'000;  // only the step budget may stop it
   auto r = p->eval_path("data.t.p", o);
   ASSERT_FALSE(r.has_value());
   EXPECT_EQ(r.error().code(), StatusCode::kResourceExhausted);

@@ -144,6 +144,7 @@ class Evaluator final {
   std::vector<CacheEntry> cache_;
   std::vector<bool> in_progress_;
   std::vector<std::string> data_path_;
+  std::vector<std::vector<Value>> arg_pool_;
 };
 
 }  // namespace ztslm::policy
