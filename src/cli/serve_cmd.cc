@@ -14,9 +14,11 @@
 #include "cli/common.h"
 #include "cli/inprocess_backend.h"
 #include "server/config/config.h"
+#include "audit/audit_log.h"
 #include "identity/api_key.h"
 #include "identity/authenticator.h"
 #include "identity/mtls.h"
+#include "server/audit_sink.h"
 #include "server/identity_auth.h"
 #include "server/server.h"
 #include "server/stages.h"
@@ -105,10 +107,17 @@ int run_serve(const ServeArgs& a) {
   if (!mtls.has_value()) return fail(mtls.error());
   server::IdentityAuthStage auth(std::make_shared<const identity::Authenticator>(key_store, nullptr, *mtls));
 
+  audit::AuditLogOptions ao;
+  ao.path = cfg->state_dir + "/audit.log";
+  ao.state_dir = cfg->state_dir;
+  auto audit_log = audit::AuditLog::open(ao);
+  if (!audit_log.has_value()) return fail(audit_log.error());
+  server::AuditLogSink audit_sink(**audit_log);
+
   server::ServerParts parts;
   parts.backend = backend->get();
   parts.auth = &auth;
-  parts.audit_path = "";  // state_dir/audit.jsonl
+  parts.audit = &audit_sink;
   auto srv = server::Server::start(*cfg, parts);
   if (!srv.has_value()) return fail(srv.error());
   std::printf("ztslm serve: https://%s:%u/ model %s, state %s%s%s\n", cfg->address.c_str(),
@@ -119,6 +128,7 @@ int run_serve(const ServeArgs& a) {
   sigwait(&sigs, &sig);
   std::fprintf(stderr, "ztslm serve: signal %d, draining\n", sig);
   (*srv)->stop();
+  if (Status s = (*audit_log)->close(); !s.ok()) return fail(s);
   return 0;
 }
 

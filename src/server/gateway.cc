@@ -368,6 +368,15 @@ void Gateway::run_generation(GenJob& job) {
   meta.created = d_.clock->unix_seconds();
   meta.model = model_id_;
 
+  // The bodies as the audit log sees them (HMAC'd by default; never logged elsewhere).
+  std::string audit_prompt;
+  for (const auto& m : api.messages) {
+    audit_prompt += m.role;
+    audit_prompt += ": ";
+    audit_prompt += m.content;
+    audit_prompt += "\n";
+  }
+  audit_prompt += api.prompt;
   GenerateRequest gr;
   gr.is_chat = api.is_chat;
   gr.messages = std::move(api.messages);
@@ -389,11 +398,11 @@ void Gateway::run_generation(GenJob& job) {
   };
   auto emit = [&](std::string_view piece) -> bool {
     if (piece.empty()) return true;
+    text.append(piece);
     if (api.stream) {
       start_stream();
       return c.out->write(openai::chunk_sse(meta, piece, false, nullptr, nullptr));
     }
-    text.append(piece);
     return true;
   };
   auto on_text = [&](std::string_view piece) -> bool {
@@ -440,6 +449,8 @@ void Gateway::run_generation(GenJob& job) {
     return;
   }
   if (!filter_stopped) emit(filter->finish());
+  c.rec.prompt = audit_prompt;
+  c.rec.response = text;
   c.rec.tokens_in = r.prompt_tokens;
   c.rec.tokens_out = r.completion_tokens;
   c.rec.cached_tokens = r.cached_tokens;

@@ -230,6 +230,8 @@ Status SimpleAuditSink::record(const AuditRecord& r) {
   if (keep_ > 0) {
     if (recent_.size() >= keep_) recent_.pop_front();
     recent_.push_back(r);
+    recent_.back().prompt = {};  // views die with the request
+    recent_.back().response = {};
   }
   return Status();
 }

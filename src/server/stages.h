@@ -122,6 +122,9 @@ struct AuditRecord {
   double model_ms = 0;
   std::string client_address;
   std::string session;  // "" or the session id
+  // Bodies for the audit log's body mode (HMAC by default); views valid during record().
+  std::string_view prompt;
+  std::string_view response;
 };
 
 class AuditSink {
