@@ -876,6 +876,97 @@ class Resolver {
 
 }  // namespace
 
+namespace {
+
+bool depends(const Policy::Impl& impl, RuleSet& rs);
+
+bool term_depends(const Policy::Impl& impl, const Term& t);
+
+bool body_depends(const Policy::Impl& impl, const Body& b) {
+  for (const Expr& e : b.exprs) {
+    if (!e.withs.empty()) return true;
+    for (const TermPtr* p : {&e.a, &e.b, &e.key, &e.val, &e.domain}) {
+      if (*p && term_depends(impl, **p)) return true;
+    }
+    if (e.body && body_depends(impl, *e.body)) return true;
+  }
+  return false;
+}
+
+bool term_depends(const Policy::Impl& impl, const Term& t) {
+  switch (t.kind) {
+    case TermKind::kScalar: return false;
+    case TermKind::kVar: return t.slot < 0;  // `input`, or the whole of `data`
+    case TermKind::kRef: {
+      const Term& head = *t.items[0];
+      if (head.kind == TermKind::kVar && head.slot < 0) {
+        if (head.name != "data" || t.ref_rules == nullptr) return true;
+        if (depends(impl, const_cast<RuleSet&>(*t.ref_rules))) return true;
+        for (size_t i = t.ref_rules_end; i < t.items.size(); ++i) {
+          if (term_depends(impl, *t.items[i])) return true;
+        }
+        return false;
+      }
+      for (const auto& x : t.items) {
+        if (term_depends(impl, *x)) return true;
+      }
+      return false;
+    }
+    case TermKind::kCall:
+      if (t.builtin != nullptr) {
+        if (t.builtin->name == "time.now_ns" || t.builtin->is_print) return true;
+      } else if (t.ref_rules == nullptr || depends(impl, const_cast<RuleSet&>(*t.ref_rules))) {
+        return true;
+      }
+      for (const auto& x : t.items) {
+        if (term_depends(impl, *x)) return true;
+      }
+      return false;
+    case TermKind::kArray:
+    case TermKind::kSet:
+    case TermKind::kObject:
+      for (const auto& x : t.items) {
+        if (term_depends(impl, *x)) return true;
+      }
+      return false;
+    case TermKind::kArrayCompr:
+    case TermKind::kSetCompr:
+    case TermKind::kObjectCompr:
+      return term_depends(impl, *t.head) || (t.head2 && term_depends(impl, *t.head2)) ||
+             body_depends(impl, *t.body);
+  }
+  return true;
+}
+
+bool rule_depends(const Policy::Impl& impl, const Rule& r) {
+  if (body_depends(impl, r.body)) return true;
+  if (r.value && term_depends(impl, *r.value)) return true;
+  for (const auto& k : r.keys) {
+    if (term_depends(impl, *k)) return true;
+  }
+  for (const auto& e : r.else_chain) {
+    if (rule_depends(impl, *e)) return true;
+  }
+  return false;
+}
+
+bool depends(const Policy::Impl& impl, RuleSet& rs) {
+  if (rs.dependency == 2) return false;
+  if (rs.dependency != 0) return true;  // 3, or 1 (recursion: treat as dependent)
+  rs.dependency = 1;
+  bool dep = false;
+  for (const auto& r : rs.rules) dep = dep || rule_depends(impl, *r);
+  if (rs.default_rule) dep = dep || rule_depends(impl, *rs.default_rule);
+  rs.dependency = dep ? 3 : 2;
+  return dep;
+}
+
+}  // namespace
+
+void analyse_dependencies(Policy::Impl& impl) {
+  for (auto& rs : impl.rule_sets) depends(impl, *rs);
+}
+
 const RuleSet* find_rule_set(const Policy::Impl& impl, const std::vector<std::string>& path) {
   const PathNode* n = &impl.root;
   for (const std::string& p : path) {

@@ -992,6 +992,10 @@ bool Evaluator::eval_rule_set(const RuleSet& rs, Value* out) {
     *out = Value();
     return true;
   }
+  if (rs.has_const && overrides_.empty() && mocks_.empty()) {
+    *out = rs.const_value;
+    return true;
+  }
   CacheEntry& ce = cache_[rs.index];
   if (ce.done) {
     *out = ce.value;

@@ -35,6 +35,23 @@ Result<std::shared_ptr<const Policy>> Policy::compile_modules(std::vector<Module
   p->impl_->modules = std::move(modules);
   if (data.is_defined()) p->impl_->data = std::move(data);
   ZTSLM_TRY(compile_impl(*p->impl_));
+  // Evaluate request-independent rules once. A rule whose evaluation fails (a conflict, a
+  // budget) stays dynamic so the error surfaces where it is used.
+  analyse_dependencies(*p->impl_);
+  std::vector<std::pair<RuleSet*, Value>> consts;
+  for (auto& rs : p->impl_->rule_sets) {
+    if (rs->dependency != 2 || rs->kind == RuleKind::kFunction) continue;
+    if (!rs->path.empty() && rs->path.back().rfind("test_", 0) == 0) continue;
+    EvalOptions opts;
+    opts.strict_builtin_errors = true;  // any built-in error leaves the rule dynamic
+    Evaluator ev(*p->impl_, opts);
+    auto v = ev.eval_path(rs->path);
+    if (v.has_value()) consts.emplace_back(rs.get(), *v);
+  }
+  for (auto& [rs, v] : consts) {
+    rs->has_const = true;
+    rs->const_value = std::move(v);
+  }
   return std::shared_ptr<const Policy>(std::move(p));
 }
 

@@ -165,10 +165,11 @@ p := count([1 | n[_]; n[_]; n[_]])
 }
 
 TEST(EvalTest, TimeBudgetUsesInjectedClock) {
-  auto p = compile_ok("package t\np := count([x | some x in numbers.range(1, 100000)])\n");
+  auto p = compile_ok("package t\np := count([x | some x in numbers.range(1, input.n)])\n");
   ASSERT_NE(p, nullptr);
   StepClock clock(1'000'000);  // every read advances 1 ms
   EvalOptions o;
+  o.input = json(R"({"n": 100000})");
   o.clock = &clock;
   o.limits.max_time_ns = 10'000'000;
   o.limits.time_check_interval = 16;
@@ -251,10 +252,10 @@ TEST(DecisionTest, BlownBudgetIsADenyWithReason) {
   o.limits.max_steps = 1000;
   o.require_tests_pass = false;
   DecisionPoint pdp(o);
-  ASSERT_THAT(pdp.load({{"a.rego", "package ztslm.authz\nallow if count([x | some x in numbers.range(1, 100000)]) > 0\n"}},
+  ASSERT_THAT(pdp.load({{"a.rego", "package ztslm.authz\nallow if count([x | some x in numbers.range(1, input.n)]) > 0\n"}},
                        Value()),
               IsOk());
-  const Decision d = pdp.decide(Value::empty_object());
+  const Decision d = pdp.decide(json(R"({"n": 100000})"));
   EXPECT_FALSE(d.allow);
   EXPECT_EQ(d.error.code(), StatusCode::kResourceExhausted);
   ASSERT_FALSE(d.reasons.empty());

@@ -22,6 +22,11 @@ struct RuleSet {
   std::shared_ptr<Rule> default_rule;
   size_t arity = 0;  // functions
   size_t index = 0;  // position in Policy::Impl::rule_sets (evaluation caches)
+  // Rules that depend on neither `input` nor the clock nor `with` are evaluated once when the
+  // policy is compiled; decisions reuse the value (unless a `with` replaces data or functions).
+  int dependency = 0;  // 0 unknown, 1 visiting, 2 constant, 3 depends on the request
+  bool has_const = false;
+  Value const_value;
 };
 
 // The tree of packages and rule paths under `data`.
@@ -44,6 +49,9 @@ Status compile_impl(Policy::Impl& impl);
 // Resolves a parsed query body against the compiled policy: `data`/`input` roots, built-ins,
 // variable slots. Returns the annotated query.
 Result<Query> compile_query(const Policy::Impl& impl, Body body);
+
+// Marks rule sets whose value cannot depend on the request (see RuleSet::dependency).
+void analyse_dependencies(Policy::Impl& impl);
 
 // Finds the rule set at `path` (without "data"), or null.
 const RuleSet* find_rule_set(const Policy::Impl& impl, const std::vector<std::string>& path);
