@@ -44,6 +44,7 @@ constexpr SyscallRule kWorkerPolicy[] = {
     allow(SCMP_SYS(rt_sigreturn),    "signal return"),
     allow(SCMP_SYS(rt_sigprocmask),  "abort, thread creation"),
     allow(SCMP_SYS(rt_sigaction),    "glibc installs its thread signals at the first pthread_create"),
+    allow(SCMP_SYS(sigaltstack),     "alternate signal stacks (crash handlers, sanitizers)"),
     allow(SCMP_SYS(set_robust_list), "new threads"),
     allow(SCMP_SYS(rseq),            "new threads (glibc registers rseq)"),
     allow(SCMP_SYS(exit),            "thread exit"),
@@ -58,6 +59,23 @@ constexpr SyscallRule kWorkerPolicy[] = {
 };
 // clang-format on
 
+// Sanitizer builds only: the ASan/LSan runtime's thread bookkeeping uses a pipe.
+#if defined(__SANITIZE_ADDRESS__)
+#define ZTSLM_SANITIZER_BUILD 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define ZTSLM_SANITIZER_BUILD 1
+#endif
+#endif
+#ifdef ZTSLM_SANITIZER_BUILD
+constexpr SyscallRule kSanitizerRuleTable[] = {
+    allow(SCMP_SYS(pipe2), "sanitizer runtime (test builds only)"),
+};
+constexpr std::span<const SyscallRule> kSanitizerRules(kSanitizerRuleTable);
+#else
+constexpr std::span<const SyscallRule> kSanitizerRules;
+#endif
+
 constexpr SyscallRule kThreadRule = {SCMP_SYS(clone), RuleKind::kAllowIfMaskSet, 0, CLONE_THREAD, 0,
                                      "thread pool threads; never a new process"};
 
@@ -66,14 +84,16 @@ constexpr SyscallRule kThreadRule = {SCMP_SYS(clone), RuleKind::kAllowIfMaskSet,
 std::span<const SyscallRule> worker_policy(bool allow_threads) {
   static const auto with_threads = [] {
     struct Table {
-      SyscallRule rules[std::size(kWorkerPolicy) + 1];
+      SyscallRule rules[std::size(kWorkerPolicy) + kSanitizerRules.size() + 1];
     } t{};
-    for (size_t i = 0; i < std::size(kWorkerPolicy); ++i) t.rules[i] = kWorkerPolicy[i];
-    t.rules[std::size(kWorkerPolicy)] = kThreadRule;
+    size_t n = 0;
+    for (const SyscallRule& r : kWorkerPolicy) t.rules[n++] = r;
+    for (const SyscallRule& r : kSanitizerRules) t.rules[n++] = r;
+    t.rules[n] = kThreadRule;
     return t;
   }();
-  if (allow_threads) return with_threads.rules;
-  return kWorkerPolicy;
+  const size_t n = std::size(with_threads.rules);
+  return std::span<const SyscallRule>(with_threads.rules, allow_threads ? n : n - 1);
 }
 
 }  // namespace ztslm::sandbox
