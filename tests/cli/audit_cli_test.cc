@@ -11,36 +11,12 @@
 #include <string>
 
 #include "audit/audit_log.h"
+#include "cli/run_ztslm.h"
 
 namespace ztslm {
 namespace {
 
-struct CmdResult {
-  int exit_code = -1;
-  std::string out;
-  std::string err;
-};
-
-CmdResult run_ztslm(const std::string& args) {
-  static int counter = 0;
-  const std::string err_path = ::testing::TempDir() + "ztslm_audit_err_" +
-                               std::to_string(getpid()) + "_" + std::to_string(counter++);
-  const std::string cmd = std::string(ZTSLM_BINARY) + " " + args + " 2>" + err_path;
-  CmdResult r;
-  FILE* p = popen(cmd.c_str(), "r");
-  if (p == nullptr) return r;
-  char buf[65536];
-  size_t n = 0;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) r.out.append(buf, n);
-  const int status = pclose(p);
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  std::ifstream in(err_path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  r.err = ss.str();
-  std::filesystem::remove(err_path);
-  return r;
-}
+using testing::run_ztslm;
 
 class AuditCliTest : public ::testing::Test {
  protected:
@@ -73,7 +49,7 @@ class AuditCliTest : public ::testing::Test {
 };
 
 TEST_F(AuditCliTest, VerifyAcceptsAnIntactLogWithThePinnedKey) {
-  const CmdResult r = run_ztslm("audit verify " + log() + " --pubkey " + pub());
+  const testing::ProcResult r = run_ztslm("audit verify " + log() + " --pubkey " + pub());
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.out.find("OK: 14 records, 3 checkpoints, 1 sessions"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("signed by the pinned key"), std::string::npos) << r.out;
@@ -88,10 +64,10 @@ TEST_F(AuditCliTest, VerifyNamesTheFirstBadLine) {
   ASSERT_NE(at, std::string::npos);
   bytes[at + 4] = '9';
   std::ofstream(log(), std::ios::trunc) << bytes;
-  const CmdResult r = run_ztslm("audit verify " + log());
+  const testing::ProcResult r = run_ztslm("audit verify " + log());
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.err.find("line 6: hash does not match"), std::string::npos) << r.err;
-  const CmdResult j = run_ztslm("audit verify --json " + log());
+  const testing::ProcResult j = run_ztslm("audit verify --json " + log());
   EXPECT_EQ(j.exit_code, 1);
   EXPECT_NE(j.out.find("\"bad_line\":6"), std::string::npos) << j.out;
 }
@@ -104,7 +80,7 @@ TEST_F(AuditCliTest, VerifyRejectsAnotherPinnedKeyAndBadArguments) {
 }
 
 TEST_F(AuditCliTest, TailPrintsTheLastRecords) {
-  const CmdResult r = run_ztslm("audit tail -n 2 " + log());
+  const testing::ProcResult r = run_ztslm("audit tail -n 2 " + log());
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(std::count(r.out.begin(), r.out.end(), '\n'), 2);
   EXPECT_NE(r.out.find("\"type\":\"checkpoint\""), std::string::npos) << r.out;

@@ -1,17 +1,15 @@
 // End-to-end tests of the `ztslm` binary: each runs the real executable in a child process and
 // checks its output and exit status.
 #include <gtest/gtest.h>
-#include <sys/wait.h>
 
 #include <cmath>
-#include <cstdio>
 #include <filesystem>
 #include <fstream>
-#include <sstream>
 #include <string>
 
 #include <nlohmann/json.hpp>
 
+#include "cli/run_ztslm.h"
 #include "test_util.h"
 
 namespace ztslm {
@@ -19,35 +17,11 @@ namespace {
 
 using nlohmann::json;
 
-struct ProcResult {
-  int exit_code = -1;
-  std::string out;  // stdout
-  std::string err;  // stderr
-};
+using testing::ProcResult;
 
-// Runs `ztslm ARGS` through the shell; stdout and stderr are captured separately.
-ProcResult ztslm(const std::string& args) {
-  static int counter = 0;
-  const std::string err_path = ::testing::TempDir() + "ztslm_stderr_" + std::to_string(getpid()) +
-                               "_" + std::to_string(counter++);
-  const std::string cmd = std::string(ZTSLM_BINARY) + " " + args + " 2>" + err_path;
-  ProcResult r;
-  FILE* p = popen(cmd.c_str(), "r");
-  if (p == nullptr) return r;
-  char buf[65536];
-  size_t n = 0;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) r.out.append(buf, n);
-  const int status = pclose(p);
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  std::ifstream in(err_path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  r.err = ss.str();
-  std::filesystem::remove(err_path);
-  return r;
-}
+ProcResult ztslm(const std::string& args) { return testing::run_ztslm(args); }
 
-std::string quote(const std::string& s) { return "'" + s + "'"; }
+std::string quote(const std::string& s) { return testing::shell_quote(s); }
 
 std::string temp_path(const std::string& name) {
   return ::testing::TempDir() + "ztslm_cli_" + std::to_string(getpid()) + "_" + name;
