@@ -445,19 +445,24 @@ bool path_keys(const Value& p, std::vector<Value>* out) {
 // A trie of paths for json.filter / json.remove.
 struct PathTrie {
   bool end = false;
-  std::vector<std::pair<Value, PathTrie>> kids;
+  std::vector<Value> keys;
+  std::vector<PathTrie> kids;  // kids[i] belongs to keys[i]
   PathTrie* child(const Value& k) {
-    for (auto& [key, t] : kids) {
-      if (key == k) return &t;
+    for (size_t i = 0; i < keys.size(); ++i) {
+      if (keys[i] == k) return &kids[i];
     }
-    kids.emplace_back(k, PathTrie());
-    return &kids.back().second;
+    keys.push_back(k);
+    kids.emplace_back();
+    return &kids.back();
   }
   const PathTrie* find(const Value& k) const {
-    for (const auto& [key, t] : kids) {
-      if (key == k) return &t;
+    for (size_t i = 0; i < keys.size(); ++i) {
+      const Value& key = keys[i];
+      if (key == k) return &kids[i];
       // Array indices given as strings ("0") match integer positions.
-      if (key.is_string() && k.is_int() && key.as_string() == std::to_string(k.as_int())) return &t;
+      if (key.is_string() && k.is_int() && key.as_string() == std::to_string(k.as_int())) {
+        return &kids[i];
+      }
     }
     return nullptr;
   }

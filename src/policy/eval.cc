@@ -59,20 +59,22 @@ size_t shallow_bytes(const Value& v) {
 struct MutNode {
   bool is_leaf = false;
   Value leaf;
-  std::vector<std::pair<Value, MutNode>> kids;  // small; linear search then sort at the end
+  std::vector<Value> keys;     // small; linear search, sorted when converted
+  std::vector<MutNode> kids;   // kids[i] belongs to keys[i]
 
   MutNode* child(const Value& k) {
-    for (auto& [key, n] : kids) {
-      if (key == k) return &n;
+    for (size_t i = 0; i < keys.size(); ++i) {
+      if (keys[i] == k) return &kids[i];
     }
-    kids.emplace_back(k, MutNode());
-    return &kids.back().second;
+    keys.push_back(k);
+    kids.emplace_back();
+    return &kids.back();
   }
   Value to_value() const {
     if (is_leaf) return leaf;
     Entries e;
     e.reserve(kids.size());
-    for (const auto& [k, n] : kids) e.emplace_back(k, n.to_value());
+    for (size_t i = 0; i < kids.size(); ++i) e.emplace_back(keys[i], kids[i].to_value());
     return Value::object(std::move(e));
   }
 };
@@ -487,7 +489,9 @@ bool Evaluator::apply_ops(const Value& value, const Term& t, size_t i, Frame& f,
         }
         return true;
       case Kind::kObject:
-        for (const auto& [key, x] : v.entries()) {
+        for (const auto& entry : v.entries()) {
+          const Value& key = entry.first;
+          const Value& x = entry.second;
           if (!step()) return false;
           if (!unify_value(op, key, f, [&]() { return apply_ops(x, t, i + 1, f, k); })) {
             return false;
