@@ -175,6 +175,11 @@ bool is_harmful_category(std::string_view category) {
   return category.substr(0, 15) == "harmful-request";
 }
 
+bool in_goal_group(std::string_view category) {
+  return category.substr(0, 10) == "injection-" || category.substr(0, 10) == "jailbreak-" ||
+         category.substr(0, 11) == "obfuscated-";
+}
+
 bool in_test_split(std::string_view id) { return (hash64(id) >> 11) % 10 < 3; }
 
 Result<InjectionModel> train_injection_model(const std::vector<Example>& examples,
@@ -299,10 +304,11 @@ Result<std::string> evaluate_injection(const InjectionDetector& detector,
          " benign). Negatives for every TPR/AUC row: all benign test lines. Threshold at 1 % FPR on "
          "this split: " + num(t1, 4) + "; shipped threshold: " + num(shipped, 4) + ".\n\n";
   // Groups.
-  std::vector<double> inj, harm;
+  std::vector<double> goal, inj, harm;
   for (const Scored& s : test) {
     if (!s.e->is_attack) continue;
     (is_harmful_category(s.e->category) ? harm : inj).push_back(s.score);
+    if (in_goal_group(s.e->category)) goal.push_back(s.score);
   }
   out += "| group | lines | TPR @ 1 % FPR | AUC | precision @ shipped | recall @ shipped |\n";
   out += "|---|---:|---:|---:|---:|---:|\n";
@@ -314,6 +320,7 @@ Result<std::string> evaluate_injection(const InjectionDetector& detector,
     out += "| " + name + " | " + std::to_string(pos.size()) + " | " + pct(frac_at(pos, t1)) +
            " | " + num(roc_auc(pos, neg)) + " | " + pct(prec) + " | " + pct(rec) + " |\n";
   };
+  group_row("injection + jailbreak + obfuscated (issue 5 goal group)", goal);
   group_row("injection + jailbreak + obfuscated + extraction + indirect", inj);
   group_row("harmful-request* (content moderation, reported separately)", harm);
   out += "\n### Attack categories\n\n| category | lines | TPR @ 1 % FPR | AUC | recall @ shipped |\n";

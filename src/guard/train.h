@@ -34,6 +34,8 @@ bool licence_allows_training(std::string_view source);
 // harmful-request* lines are content moderation, not injection: never trained on, reported
 // separately.
 bool is_harmful_category(std::string_view category);
+// The issue 5 goal group: injection-*, jailbreak-* and obfuscated-* categories.
+bool in_goal_group(std::string_view category);
 // True for the 30 % held-out test split (a hash of `id`).
 bool in_test_split(std::string_view id);
 
