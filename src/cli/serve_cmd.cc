@@ -20,6 +20,8 @@
 #include "identity/mtls.h"
 #include "server/audit_sink.h"
 #include "server/identity_auth.h"
+#include "server/policy_authz.h"
+#include "policy/decision.h"
 #include "server/server.h"
 #include "server/stages.h"
 
@@ -114,9 +116,17 @@ int run_serve(const ServeArgs& a) {
   if (!audit_log.has_value()) return fail(audit_log.error());
   server::AuditLogSink audit_sink(**audit_log);
 
+  policy::DecisionPoint pdp{policy::DecisionPoint::Options()};
+  std::unique_ptr<server::PolicyAuthorizer> authorizer;
+  if (!cfg->policy_path.empty()) {
+    if (Status s = server::load_policy(pdp, cfg->policy_path); !s.ok()) return fail(s);
+    authorizer = std::make_unique<server::PolicyAuthorizer>(pdp);
+  }
+
   server::ServerParts parts;
   parts.backend = backend->get();
   parts.auth = &auth;
+  parts.authorizer = authorizer.get();  // null: the built-in deny-by-default role check
   parts.audit = &audit_sink;
   auto srv = server::Server::start(*cfg, parts);
   if (!srv.has_value()) return fail(srv.error());

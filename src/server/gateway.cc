@@ -37,6 +37,7 @@ struct Gateway::Ctx {
   AuditRecord rec;
   Principal principal;
   int64_t start_ns = 0;
+  uint32_t max_tokens_cap = 0;  // policy obligation
   bool replied = false;
 };
 
@@ -53,7 +54,9 @@ nlohmann::json build_policy_input(const PolicyInputArgs& a) {
     in["principal"] = {{"id", a.principal->id}, {"tenant", a.principal->tenant}, {"roles", a.principal->roles},
                        {"method", a.principal->method}, {"attributes", a.principal->attributes}};
   }
-  in["route"] = {{"method", a.method}, {"path", a.path}, {"action", a.action}};
+  in["action"] = a.action;
+  in["method"] = a.method;
+  in["route"] = a.path;
   json req = json::object();
   if (a.request != nullptr) {
     const auto& r = *a.request;
@@ -71,10 +74,16 @@ nlohmann::json build_policy_input(const PolicyInputArgs& a) {
            {"user", r.user}};
   }
   in["request"] = std::move(req);
-  in["model"] = {{"id", a.model_id}};
-  in["session"] = {{"id", a.session_id}, {"present", !a.session_id.empty()}};
+  // No provenance check exists for the in-process backend yet: the model is never "verified".
+  in["model"] = {{"name", a.model_id}, {"digest", ""}, {"verified", false}};
+  if (a.session_id.empty()) {
+    in["session"] = json::object();
+  } else {
+    // Only a session the principal owns gets this far (others are "not found" first).
+    in["session"] = {{"id", a.session_id}, {"tenant", a.principal != nullptr ? a.principal->tenant : ""}};
+  }
   in["client"] = {{"address", a.client_address}};
-  in["time"] = {{"unix", a.unix_time}};
+  in["time"] = a.unix_time * 1000000000;
   return in;
 }
 
@@ -224,6 +233,7 @@ bool Gateway::authorize(Ctx& c, std::string_view action, const openai::ApiReques
     return false;
   }
   c.rec.reasons = d->reasons;
+  c.max_tokens_cap = d->max_tokens_cap;
   return true;
 }
 
@@ -312,6 +322,7 @@ void Gateway::handle_generate(Ctx& c, bool is_chat) {
   c.rec.model = api.model;
   if (!api.max_tokens_given) api.sampling.max_tokens = std::min<uint32_t>(256, cfg_.limits.max_tokens);
   if (!authorize(c, "generate", &api)) return;
+  if (c.max_tokens_cap != 0 && api.sampling.max_tokens > c.max_tokens_cap) api.sampling.max_tokens = c.max_tokens_cap;
   if (api.model != model_id_) {
     return reply_error(c, Status::not_found("model '{}' does not exist", printable(api.model, 64)));
   }

@@ -146,13 +146,13 @@ Result<Principal> MemoryKeyAuth::authenticate(const AuthInput& in, AuthFailure& 
 
 Result<Decision> RoleAuthorizer::authorize(const nlohmann::json& input) {
   Decision d;
-  const auto route = input.find("route");
+  const auto action_it = input.find("action");
   const auto principal = input.find("principal");
-  if (route == input.end() || principal == input.end() || !route->is_object() || !principal->is_object()) {
+  if (action_it == input.end() || principal == input.end() || !action_it->is_string() || !principal->is_object()) {
     d.reasons.push_back("incomplete input");
     return d;
   }
-  const std::string action = route->value("action", "");
+  const std::string action = action_it->get<std::string>();
   std::vector<std::string> roles;
   if (auto r = principal->find("roles"); r != principal->end() && r->is_array()) {
     for (const auto& x : *r) if (x.is_string()) roles.push_back(x.get<std::string>());

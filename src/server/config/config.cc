@@ -103,6 +103,7 @@ Status apply(const YAML::Node& root, ServerConfig& c) {
                             {"idle_ttl_s", uint_field(&c.sessions.idle_ttl_s, 1, kU32)},
                             {"max_age_s", uint_field(&c.sessions.max_age_s, 1, kU32)}})},
       {"io_threads", uint_field(&c.io_threads, 1, 64)},
+      {"policy", section({{"path", string_field(&c.policy_path)}})},
   };
   ZTSLM_TRY(walk(root, "", top));
   if (c.tls.min_version != "1.3" && c.tls.min_version != "1.2") {

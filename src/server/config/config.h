@@ -59,7 +59,8 @@ struct ServerConfig {
   Limits limits;
   ModelConfig model;
   SessionConfig sessions;
-  uint32_t io_threads = 1;
+  uint32_t io_threads = 4;
+  std::string policy_path;  // "" = the built-in deny-by-default role check
 };
 
 // The text of config/ztslm.yaml as compiled in.

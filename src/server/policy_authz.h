@@ -1,0 +1,23 @@
+// Adapter: policy::DecisionPoint (Rego, default query data.ztslm.authz) as the pipeline's
+// Authorizer. Obligation `max_tokens` becomes the decision's cap.
+#pragma once
+
+#include "policy/decision.h"
+#include "server/stages.h"
+
+namespace ztslm::server {
+
+class PolicyAuthorizer final : public Authorizer {
+ public:
+  explicit PolicyAuthorizer(const policy::DecisionPoint& pdp) : pdp_(&pdp) {}
+  Result<Decision> authorize(const nlohmann::json& input) override;
+
+ private:
+  const policy::DecisionPoint* pdp_;
+};
+
+// Loads the Rego files under `path` (a file or a directory of *.rego) into `pdp`; their test_
+// rules must pass.
+Status load_policy(policy::DecisionPoint& pdp, const std::string& path);
+
+}  // namespace ztslm::server

@@ -1,0 +1,127 @@
+// The Rego decision point behind the gateway: the policy input document drives real decisions,
+// obligations are enforced (max_tokens cap), and the shipped default policy denies an
+// unverified model.
+#include "server/policy_authz.h"
+
+#include <filesystem>
+#include <fstream>
+
+#include "cli/inprocess_backend.h"
+#include "server/e2e_util.h"
+#include "server/gateway.h"
+#include "server/server.h"
+#include "test_util.h"
+
+namespace ztslm::server {
+namespace {
+
+constexpr const char* kPolicy = R"(package ztslm.authz
+import rego.v1
+default allow := false
+allow if {
+  input.action == "generate"
+  "user" in input.principal.roles
+  input.principal.tenant == "t1"
+  input.route == "/v1/chat/completions"
+  input.request.model == input.model.name
+}
+reasons contains "only tenant t1 may generate" if input.principal.tenant != "t1"
+obligations := {"max_tokens": 2}
+test_allows_t1 if allow with input as {"action": "generate", "principal": {"roles": ["user"], "tenant": "t1"},
+  "route": "/v1/chat/completions", "request": {"model": "m"}, "model": {"name": "m"}}
+)";
+
+Principal user(const std::string& tenant) {
+  Principal p;
+  p.id = "p";
+  p.tenant = tenant;
+  p.roles = {"user"};
+  p.method = "api_key";
+  return p;
+}
+
+TEST(PolicyAuthorizerTest, DecidesOnThePolicyInputDocument) {
+  const std::string dir = make_temp_dir();
+  std::ofstream(dir + "/authz.rego") << kPolicy;
+  policy::DecisionPoint pdp{policy::DecisionPoint::Options()};
+  ASSERT_TRUE(load_policy(pdp, dir).ok());
+  PolicyAuthorizer authz(pdp);
+  openai::ApiRequest req;
+  req.model = "m";
+  const Principal t1 = user("t1"), t2 = user("t2");
+  PolicyInputArgs a;
+  a.principal = &t1;
+  a.method = "POST";
+  a.path = "/v1/chat/completions";
+  a.action = "generate";
+  a.request = &req;
+  a.model_id = "m";
+  auto d = authz.authorize(build_policy_input(a));
+  ASSERT_TRUE(d.has_value());
+  EXPECT_TRUE(d->allow);
+  EXPECT_EQ(d->max_tokens_cap, 2u);
+  a.principal = &t2;
+  d = authz.authorize(build_policy_input(a));
+  ASSERT_TRUE(d.has_value());
+  EXPECT_FALSE(d->allow);
+  EXPECT_THAT(d->reasons, ::testing::Contains("only tenant t1 may generate"));
+  std::filesystem::remove_all(dir);
+}
+
+TEST(PolicyAuthorizerTest, ShippedDefaultPolicyDeniesAnUnverifiedModel) {
+  const std::string path = std::string(ZTSLM_SOURCE_DIR) + "/policy";
+  if (!std::filesystem::exists(path + "/default.rego")) GTEST_SKIP() << "policy/default.rego not present";
+  policy::DecisionPoint pdp{policy::DecisionPoint::Options()};
+  ASSERT_TRUE(load_policy(pdp, path).ok());
+  PolicyAuthorizer authz(pdp);
+  openai::ApiRequest req;
+  req.model = "qwen2-0.5b-instruct";
+  req.sampling.max_tokens = 10;
+  const Principal t1 = user("t1");
+  PolicyInputArgs a{&t1, "POST", "/v1/chat/completions", "generate", &req, "qwen2-0.5b-instruct", "", "127.0.0.1", 1700000000};
+  auto d = authz.authorize(build_policy_input(a));
+  ASSERT_TRUE(d.has_value());
+  EXPECT_FALSE(d->allow);
+  EXPECT_THAT(d->reasons, ::testing::Contains("model provenance is not verified"));
+}
+
+TEST(PolicyAuthorizerTest, GatewayEnforcesDecisionAndObligation) {
+  ZTSLM_REQUIRE_SHARED();
+  const std::string dir = make_temp_dir();
+  std::ofstream(dir + "/authz.rego") << kPolicy;
+  policy::DecisionPoint pdp{policy::DecisionPoint::Options()};
+  ASSERT_TRUE(load_policy(pdp, dir).ok());
+  PolicyAuthorizer authz(pdp);
+  cli::InProcessBackendOptions bo;
+  bo.model_path = ::ztslm::testing::testdata_path("models/tiny-llama-spm-Q8_0.gguf");
+  bo.n_ctx = 64;
+  bo.threads = 1;
+  auto backend = cli::InProcessBackend::create(bo);
+  ASSERT_TRUE(backend.has_value());
+  ManualClock clock;
+  MemoryKeyAuth auth(clock);
+  const std::string k1 = auth.create_key("a", "t1", {"user"});
+  const std::string k2 = auth.create_key("b", "t2", {"user"});
+  ServerConfig cfg = *default_config();
+  cfg.port = 0;
+  cfg.state_dir = dir;
+  ServerParts parts;
+  parts.backend = backend->get();
+  parts.auth = &auth;
+  parts.authorizer = &authz;
+  parts.clock = &clock;
+  auto s = Server::start(cfg, parts);
+  ASSERT_TRUE(s.has_value());
+  const json body = {{"model", "tiny-llama-spm-Q8_0"}, {"messages", {{{"role", "user"}, {"content", "hi"}}}},
+                     {"max_tokens", 5}, {"temperature", 0}};
+  const HttpResp ok = curl_request((*s)->port(), (*s)->ca_file(), "POST", "/v1/chat/completions", body.dump(), {bearer(k1)});
+  ASSERT_EQ(ok.status, 200) << ok.body;
+  EXPECT_EQ(ok.j()["usage"]["completion_tokens"], 2);  // the obligation capped max_tokens 5
+  EXPECT_EQ(curl_request((*s)->port(), (*s)->ca_file(), "POST", "/v1/chat/completions", body.dump(), {bearer(k2)}).status, 403);
+  EXPECT_EQ(curl_request((*s)->port(), (*s)->ca_file(), "GET", "/v1/models", "", {bearer(k1)}).status, 403);
+  (*s)->stop();
+  std::filesystem::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace ztslm::server
