@@ -19,6 +19,10 @@ inline void cpu_relax() {
 
 // Spins this many iterations (~tens of microseconds) before sleeping between jobs.
 constexpr int kSpinIterations = 1 << 16;
+// Spins this many iterations in a barrier or completion wait before blocking. Balanced ops
+// arrive within a few microseconds of each other; a longer wait means a thread was preempted,
+// and spinning would then only take CPU time from it.
+constexpr int kWaitSpinIterations = 1 << 11;  // ~75 us on Zen 5 (one PAUSE ~36 ns)
 
 }  // namespace
 
@@ -55,7 +59,8 @@ void ThreadPool::worker_loop(int ith) {
     seen = gen;
     if (stop_.load(std::memory_order_acquire)) return;
     (*job_)(ith, n_threads_);
-    n_done_.fetch_add(1, std::memory_order_acq_rel);
+    n_done_.fetch_add(1, std::memory_order_seq_cst);
+    if (done_sleepers_.load(std::memory_order_seq_cst) > 0) n_done_.notify_all();
   }
 }
 
@@ -73,7 +78,17 @@ void ThreadPool::run(const std::function<void(int, int)>& fn) {
   }
   if (n_sleeping_.load(std::memory_order_acquire) > 0) cv_.notify_all();
   fn(0, n_threads_);
-  while (n_done_.load(std::memory_order_acquire) != n_threads_ - 1) cpu_relax();
+  const int want = n_threads_ - 1;
+  int done = n_done_.load(std::memory_order_acquire);
+  for (int spin = 0; done != want && spin < kWaitSpinIterations; ++spin) {
+    cpu_relax();
+    done = n_done_.load(std::memory_order_acquire);
+  }
+  if (done != want) {
+    done_sleepers_.fetch_add(1, std::memory_order_seq_cst);
+    while ((done = n_done_.load(std::memory_order_seq_cst)) != want) n_done_.wait(done);
+    done_sleepers_.fetch_sub(1, std::memory_order_relaxed);
+  }
   job_ = nullptr;
 }
 
@@ -82,10 +97,19 @@ void ThreadPool::barrier() {
   const uint32_t phase = barrier_phase_.load(std::memory_order_acquire);
   if (barrier_count_.fetch_add(1, std::memory_order_acq_rel) == n_threads_ - 1) {
     barrier_count_.store(0, std::memory_order_relaxed);
-    barrier_phase_.fetch_add(1, std::memory_order_acq_rel);
+    barrier_phase_.fetch_add(1, std::memory_order_seq_cst);
+    // Pairs with the sleeper's increment then re-check (both seq_cst): either the sleeper sees
+    // the new phase, or this load sees the sleeper.
+    if (barrier_sleepers_.load(std::memory_order_seq_cst) > 0) barrier_phase_.notify_all();
     return;
   }
-  while (barrier_phase_.load(std::memory_order_acquire) == phase) cpu_relax();
+  for (int spin = 0; spin < kWaitSpinIterations; ++spin) {
+    if (barrier_phase_.load(std::memory_order_acquire) != phase) return;
+    cpu_relax();
+  }
+  barrier_sleepers_.fetch_add(1, std::memory_order_seq_cst);
+  while (barrier_phase_.load(std::memory_order_seq_cst) == phase) barrier_phase_.wait(phase);
+  barrier_sleepers_.fetch_sub(1, std::memory_order_relaxed);
 }
 
 void ThreadPool::split(int64_t n, int ith, int nth, int64_t granularity, int64_t* begin,

@@ -1,6 +1,8 @@
 // ThreadPool: a fixed set of threads that run one function SPMD-style (every thread runs the
 // whole forward pass on its share of each op, with barriers between ops), as ggml does. Workers
-// spin briefly between jobs, then sleep, so decode steps do not pay a wake-up per op.
+// spin briefly between jobs, then sleep, so decode steps do not pay a wake-up per op. Barrier
+// and completion waits also spin only briefly and then block (futex), so a thread that the OS
+// has descheduled on a busy machine does not leave the others burning its CPU time.
 #pragma once
 
 #include <atomic>
@@ -46,9 +48,13 @@ class ThreadPool final {
   std::mutex mu_;
   std::condition_variable cv_;
   std::atomic<int> n_sleeping_{0};
-  // Barrier state: arrivals counter and a phase that flips when all arrived.
+  // Threads blocked in run()'s completion wait (at most the caller).
+  std::atomic<int> done_sleepers_{0};
+  // Barrier state: arrivals counter and a phase that flips when all arrived; sleepers counts
+  // the threads blocked on the phase (so the last arrival only pays a wake-up when needed).
   alignas(64) std::atomic<int> barrier_count_{0};
   alignas(64) std::atomic<uint32_t> barrier_phase_{0};
+  std::atomic<int> barrier_sleepers_{0};
 };
 
 }  // namespace ztslm::engine
