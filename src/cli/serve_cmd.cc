@@ -19,6 +19,7 @@
 #include "identity/authenticator.h"
 #include "identity/mtls.h"
 #include "server/audit_sink.h"
+#include "server/guard_filter.h"
 #include "server/identity_auth.h"
 #include "server/policy_authz.h"
 #include "policy/decision.h"
@@ -123,8 +124,11 @@ int run_serve(const ServeArgs& a) {
     authorizer = std::make_unique<server::PolicyAuthorizer>(pdp);
   }
 
+  server::RedactingFilterFactory redactor;  // DLP redaction of every response stream
+
   server::ServerParts parts;
   parts.backend = backend->get();
+  parts.output_filter = &redactor;
   parts.auth = &auth;
   parts.authorizer = authorizer.get();  // null: the built-in deny-by-default role check
   parts.audit = &audit_sink;

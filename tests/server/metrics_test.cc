@@ -32,3 +32,25 @@ TEST(MetricsTest, ExpositionHasCountersAndHistograms) {
 
 }  // namespace
 }  // namespace ztslm::server
+
+#include "server/guard_filter.h"
+
+namespace ztslm::server {
+namespace {
+
+TEST(RedactingFilterTest, SecretSplitAcrossChunksIsNeverEmittedInPart) {
+  RedactingFilterFactory factory;
+  auto f = factory.create();
+  // An AWS access key id split over three chunks, as a model might stream it.
+  const std::string pieces[] = {"my key is AKIA", "IOSFODNN7", "EXAMPLE ok"};
+  std::string out;
+  bool stop = false;
+  for (const auto& p : pieces) out += f->on_chunk(p, stop);
+  out += f->finish();
+  EXPECT_EQ(out.find("IOSFODNN7"), std::string::npos) << out;
+  EXPECT_NE(out.find("[REDACTED:"), std::string::npos) << out;
+  EXPECT_FALSE(f->findings().empty());
+}
+
+}  // namespace
+}  // namespace ztslm::server
