@@ -337,7 +337,8 @@ Result<VerifiedModel> verify_model(const std::string& model_path, const PublicKe
   };
   std::vector<LocalFile> files;
   if (opt.ignore_unsigned_files) {
-    for (const auto& [path, list] : expected) {
+    for (const auto& entry : expected) {
+      const std::string& path = entry.first;
       const std::string abs = path == "." ? model_path : model_path + "/" + path;
       if ((path == ".") != single_file || is_ignored(ignores, path) || !is_regular_file(abs)) {
         return mismatch("signed file is missing:", path);
@@ -361,7 +362,8 @@ Result<VerifiedModel> verify_model(const std::string& model_path, const PublicKe
       if (!expected.contains(f.rel)) return mismatch("unsigned file present:", f.rel);
     }
     if (files.size() != expected.size()) {
-      for (const auto& [path, list] : expected) {
+      for (const auto& entry : expected) {
+        const std::string& path = entry.first;
         const bool found = std::any_of(files.begin(), files.end(), [&](const LocalFile& f) { return f.rel == path; });
         if (!found) return mismatch("signed file is missing:", path);
       }
