@@ -189,10 +189,9 @@ struct ForwardPass {
     if (kv.type() == KvType::kF32) {
       const float* k = kv.k_f32(il, kvh);
       const float* v = kv.v_f32(il, kvh);
-      for (int64_t j = 0; j < n_kv; ++j) scores[j] = dot_f32(q, k + j * d, d);
+      attn_scores_f32(q, k, n_kv, d, scores);
       softmax(scores, n_kv, scale);
-      std::fill(out, out + d, 0.0f);
-      for (int64_t j = 0; j < n_kv; ++j) axpy_f32(scores[j], v + j * d, out, d);
+      attn_values_f32(scores, v, n_kv, d, out);
     } else {
       // F16 cache: q and p are rounded to F16 too (their vec_dot_type), products summed in
       // double for the scores.

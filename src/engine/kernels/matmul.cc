@@ -183,4 +183,19 @@ void axpy_f32(float a, const float* x, float* y, int64_t n) {
   for (int64_t i = 0; i < n; ++i) y[i] += a * x[i];
 }
 
+void attn_scores_f32(const float* q, const float* k, int64_t n, int64_t d, float* s) {
+  const Isa isa = best_isa();
+  if (isa == Isa::kAvx512 && internal::attn_scores_f32_avx512(q, k, n, d, s)) return;
+  if (isa != Isa::kScalar && internal::attn_scores_f32_avx2(q, k, n, d, s)) return;
+  for (int64_t j = 0; j < n; ++j) s[j] = dot_f32(q, k + j * d, d);
+}
+
+void attn_values_f32(const float* p, const float* v, int64_t n, int64_t d, float* out) {
+  const Isa isa = best_isa();
+  if (isa == Isa::kAvx512 && internal::attn_values_f32_avx512(p, v, n, d, out)) return;
+  if (isa != Isa::kScalar && internal::attn_values_f32_avx2(p, v, n, d, out)) return;
+  for (int64_t i = 0; i < d; ++i) out[i] = 0.0f;
+  for (int64_t j = 0; j < n; ++j) axpy_f32(p[j], v + j * d, out, d);
+}
+
 }  // namespace ztslm::engine

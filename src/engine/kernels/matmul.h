@@ -77,4 +77,11 @@ float dot_f32(const float* a, const float* b, int64_t n);
 // y += a * x
 void axpy_f32(float a, const float* x, float* y, int64_t n);
 
+// Attention over an F32 KV cache, rows of `d` values at stride d:
+// s[j] = dot(q, k row j) for j in [0, n) (each dot summed in F32; the order depends on the ISA).
+void attn_scores_f32(const float* q, const float* k, int64_t n, int64_t d, float* s);
+// out[i] = sum_j p[j] * v[j * d + i], accumulated over j in order with one fused multiply-add
+// per term (out is overwritten; the same result as zeroing out and axpy_f32 per row).
+void attn_values_f32(const float* p, const float* v, int64_t n, int64_t d, float* out);
+
 }  // namespace ztslm::engine

@@ -272,5 +272,39 @@ TEST(MatmulTest, DotAndAxpy) {
   }
 }
 
+// Attention helpers against double sums, for head sizes with a SIMD kernel (16..256) and
+// without one (48, 80: the fallback), and position counts around the 8-position groups.
+TEST(MatmulTest, AttentionScoresAndValues) {
+  for (int64_t d : {16, 32, 48, 64, 80, 128, 256}) {
+    for (int64_t n : {0, 1, 7, 8, 9, 33, 200}) {
+      SCOPED_TRACE("d=" + std::to_string(d) + " n=" + std::to_string(n));
+      const auto q = random_floats(static_cast<size_t>(d), 3);
+      const auto k = random_floats(static_cast<size_t>(n * d) + 1, 4);
+      const auto p = random_floats(static_cast<size_t>(n) + 1, 5);
+      std::vector<float> s(static_cast<size_t>(n) + 1, -7.0f), out(static_cast<size_t>(d) + 1, -7.0f);
+      attn_scores_f32(q.data(), k.data(), n, d, s.data());
+      attn_values_f32(p.data(), k.data(), n, d, out.data());
+      for (int64_t j = 0; j < n; ++j) {
+        double ref = 0, mag = 0;
+        for (int64_t i = 0; i < d; ++i) {
+          ref += static_cast<double>(q[i]) * k[j * d + i];
+          mag += std::fabs(static_cast<double>(q[i]) * k[j * d + i]);
+        }
+        ASSERT_NEAR(s[j], ref, 1e-6 * mag + 1e-30) << j;
+      }
+      EXPECT_EQ(s[n], -7.0f) << "wrote past n";
+      for (int64_t i = 0; i < d; ++i) {
+        double ref = 0, mag = 0;
+        for (int64_t j = 0; j < n; ++j) {
+          ref += static_cast<double>(p[j]) * k[j * d + i];
+          mag += std::fabs(static_cast<double>(p[j]) * k[j * d + i]);
+        }
+        ASSERT_NEAR(out[i], ref, 1e-6 * mag + 1e-30) << i;
+      }
+      EXPECT_EQ(out[d], -7.0f) << "wrote past d";
+    }
+  }
+}
+
 }  // namespace
 }  // namespace ztslm::engine

@@ -32,5 +32,10 @@ float dot_f32_avx2(const float* a, const float* b, int64_t n);
 float dot_f32_avx512(const float* a, const float* b, int64_t n);
 void axpy_f32_avx2(float a, const float* x, float* y, int64_t n);
 void axpy_f32_avx512(float a, const float* x, float* y, int64_t n);
+// Each returns false for a head size it has no kernel for (the caller falls back).
+bool attn_scores_f32_avx2(const float* q, const float* k, int64_t n, int64_t d, float* s);
+bool attn_scores_f32_avx512(const float* q, const float* k, int64_t n, int64_t d, float* s);
+bool attn_values_f32_avx2(const float* p, const float* v, int64_t n, int64_t d, float* out);
+bool attn_values_f32_avx512(const float* p, const float* v, int64_t n, int64_t d, float* out);
 
 }  // namespace ztslm::engine::internal

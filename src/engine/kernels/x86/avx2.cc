@@ -11,5 +11,11 @@ bool convert_row_avx2(gguf::TensorType act_type, const float* x, int64_t n, std:
 }
 float dot_f32_avx2(const float* a, const float* b, int64_t n) { return dot_f32_impl(a, b, n); }
 void axpy_f32_avx2(float a, const float* x, float* y, int64_t n) { axpy_f32_impl(a, x, y, n); }
+bool attn_scores_f32_avx2(const float* q, const float* k, int64_t n, int64_t d, float* s) {
+  return attn_scores_impl(q, k, n, d, s);
+}
+bool attn_values_f32_avx2(const float* p, const float* v, int64_t n, int64_t d, float* out) {
+  return attn_values_impl(p, v, n, d, out);
+}
 
 }  // namespace ztslm::engine::internal

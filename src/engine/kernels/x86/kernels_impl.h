@@ -1058,5 +1058,93 @@ void axpy_f32_impl(float alpha, const float* x, float* y, int64_t n) {
   for (; i < n; ++i) y[i] += alpha * x[i];
 }
 
+// ---- attention over an F32 cache ----
+
+// Sums of 8 vectors of 8 lanes: lane l of the result is the sum of v[l].
+inline __m256 sum8x8(const __m256 v[8]) {
+  const __m256 h01 = _mm256_hadd_ps(v[0], v[1]), h23 = _mm256_hadd_ps(v[2], v[3]);
+  const __m256 h45 = _mm256_hadd_ps(v[4], v[5]), h67 = _mm256_hadd_ps(v[6], v[7]);
+  // [v0 v1 v2 v3 | same from the upper 128 bits], and the same for v4..v7.
+  const __m256 a = _mm256_hadd_ps(h01, h23), b = _mm256_hadd_ps(h45, h67);
+  return _mm256_add_ps(_mm256_permute2f128_ps(a, b, 0x20), _mm256_permute2f128_ps(a, b, 0x31));
+}
+
+inline __m256 fold8(VecF v) {
+#if ZTSLM_X86_AVX512
+  return _mm256_add_ps(_mm512_castps512_ps256(v), _mm512_extractf32x8_ps(v, 1));
+#else
+  return v;
+#endif
+}
+
+// The query stays in registers (kC vectors); 8 positions at a time, reduced together.
+template <int kC>
+void attn_scores_tile(const float* q, const float* k, int64_t n, float* s) {
+  constexpr int64_t d = kC * kVecF;
+  VecF qv[kC];
+  for (int c = 0; c < kC; ++c) qv[c] = vload_f32(q + c * kVecF);
+  int64_t j = 0;
+  for (; j + 8 <= n; j += 8) {
+    __m256 part[8];
+    for (int u = 0; u < 8; ++u) {
+      const float* kr = k + (j + u) * d;
+      VecF acc = vzero();
+      for (int c = 0; c < kC; ++c) acc = vfma(qv[c], vload_f32(kr + c * kVecF), acc);
+      part[u] = fold8(acc);
+    }
+    _mm256_storeu_ps(s + j, sum8x8(part));
+  }
+  for (; j < n; ++j) {
+    const float* kr = k + j * d;
+    VecF acc = vzero();
+    for (int c = 0; c < kC; ++c) acc = vfma(qv[c], vload_f32(kr + c * kVecF), acc);
+    s[j] = hsum(fold8(acc));
+  }
+}
+
+bool attn_scores_impl(const float* q, const float* k, int64_t n, int64_t d, float* s) {
+  switch (d) {
+    case 2 * kVecF: attn_scores_tile<2>(q, k, n, s); return true;
+    case 4 * kVecF: attn_scores_tile<4>(q, k, n, s); return true;
+    case 8 * kVecF: attn_scores_tile<8>(q, k, n, s); return true;
+    case 16 * kVecF: attn_scores_tile<16>(q, k, n, s); return true;
+    default: return false;
+  }
+}
+
+// The output row stays in registers; one fma per term, in position order.
+template <int kC>
+void attn_values_tile(const float* p, const float* v, int64_t n, float* out) {
+  constexpr int64_t d = kC * kVecF;
+  VecF acc[kC];
+  for (int c = 0; c < kC; ++c) acc[c] = vzero();
+  for (int64_t j = 0; j < n; ++j) {
+#if ZTSLM_X86_AVX512
+    const VecF pj = _mm512_set1_ps(p[j]);
+#else
+    const VecF pj = _mm256_set1_ps(p[j]);
+#endif
+    const float* vr = v + j * d;
+    for (int c = 0; c < kC; ++c) acc[c] = vfma(pj, vload_f32(vr + c * kVecF), acc[c]);
+  }
+  for (int c = 0; c < kC; ++c) {
+#if ZTSLM_X86_AVX512
+    _mm512_storeu_ps(out + c * kVecF, acc[c]);
+#else
+    _mm256_storeu_ps(out + c * kVecF, acc[c]);
+#endif
+  }
+}
+
+bool attn_values_impl(const float* p, const float* v, int64_t n, int64_t d, float* out) {
+  switch (d) {
+    case 2 * kVecF: attn_values_tile<2>(p, v, n, out); return true;
+    case 4 * kVecF: attn_values_tile<4>(p, v, n, out); return true;
+    case 8 * kVecF: attn_values_tile<8>(p, v, n, out); return true;
+    case 16 * kVecF: attn_values_tile<16>(p, v, n, out); return true;
+    default: return false;
+  }
+}
+
 }  // namespace
 }  // namespace ztslm::engine::internal
