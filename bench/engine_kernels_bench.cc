@@ -159,7 +159,54 @@ void bm_stream_read(benchmark::State& state) {
       benchmark::Counter::kIsRate);
 }
 
+// Attention of one head over `n` cached positions of head size `d` (F32 cache): scores, then
+// the weighted sum of values, each checked against plain double loops first.
+void bm_attention(benchmark::State& state, int64_t d, int64_t n) {
+  const auto q = random_floats(static_cast<size_t>(d), 1);
+  const auto k = random_floats(static_cast<size_t>(n * d), 2);
+  const auto v = random_floats(static_cast<size_t>(n * d), 3);
+  std::vector<float> s(static_cast<size_t>(n)), out(static_cast<size_t>(d));
+  attn_scores_f32(q.data(), k.data(), n, d, s.data());
+  attn_values_f32(s.data(), v.data(), n, d, out.data());
+  for (int64_t j = 0; j < n; ++j) {
+    double ref = 0, mag = 0;
+    for (int64_t i = 0; i < d; ++i) {
+      ref += static_cast<double>(q[i]) * k[j * d + i];
+      mag += std::fabs(static_cast<double>(q[i]) * k[j * d + i]);
+    }
+    if (std::fabs(s[j] - ref) > 1e-6 * mag) {
+      state.SkipWithError("attention scores differ from the double product");
+      return;
+    }
+  }
+  for (int64_t i = 0; i < d; ++i) {
+    double ref = 0, mag = 0;
+    for (int64_t j = 0; j < n; ++j) {
+      ref += static_cast<double>(s[j]) * v[j * d + i];
+      mag += std::fabs(static_cast<double>(s[j]) * v[j * d + i]);
+    }
+    if (std::fabs(out[i] - ref) > 1e-6 * mag + 1e-30) {
+      state.SkipWithError("attention values differ from the double product");
+      return;
+    }
+  }
+  for (auto _ : state) {
+    attn_scores_f32(q.data(), k.data(), n, d, s.data());
+    attn_values_f32(s.data(), v.data(), n, d, out.data());
+    benchmark::DoNotOptimize(out.data());
+    benchmark::ClobberMemory();
+  }
+  state.SetItemsProcessed(state.iterations() * n);
+}
+
 void register_all() {
+  for (int64_t d : {64, 128}) {
+    for (int64_t n : {192, 1024}) {
+      const std::string name =
+          "attention_f32/head" + std::to_string(d) + "/pos" + std::to_string(n) + "/" + isa_name(best_isa());
+      benchmark::RegisterBenchmark(name.c_str(), bm_attention, d, n)->Unit(benchmark::kMicrosecond);
+    }
+  }
   benchmark::RegisterBenchmark("stream_read_256MiB", bm_stream_read)->Unit(benchmark::kMillisecond);
   const Isa isas[] = {Isa::kScalar, Isa::kAvx2, Isa::kAvx512};
   for (TensorType t : kTypes) {
