@@ -175,18 +175,22 @@ struct Q5_1Traits {
 // the linear order; prefetches past the end of the matrix are harmless (they never fault).
 constexpr int64_t kPrefetchMin = 16384;
 
+// Addresses are formed as integers: they may lie past the matrix, where pointer arithmetic
+// would not be defined.
 template <int kR>
-inline const char* prefetch_base(const GemmArgs& a, const void* tile_start) {
+inline uintptr_t prefetch_base(const GemmArgs& a, const void* tile_start) {
   const int64_t ahead = std::max<int64_t>(kR * static_cast<int64_t>(a.w_row_bytes), kPrefetchMin);
-  return static_cast<const char*>(tile_start) + ahead;
+  return reinterpret_cast<uintptr_t>(tile_start) + static_cast<uintptr_t>(ahead);
 }
 
 // Step `b` of a tile consumes kStepBytes (kR blocks): prefetch that many bytes, plus one line
 // for the misalignment.
 template <size_t kStepBytes>
-inline void prefetch_step(const char* base, int64_t b) {
-  const char* p = base + b * static_cast<int64_t>(kStepBytes);
-  for (size_t k = 0; k < (kStepBytes + 63) / 64 + 1; ++k) _mm_prefetch(p + 64 * k, _MM_HINT_T0);
+inline void prefetch_step(uintptr_t base, int64_t b) {
+  const uintptr_t p = base + static_cast<uintptr_t>(b) * kStepBytes;
+  for (size_t k = 0; k < (kStepBytes + 63) / 64 + 1; ++k) {
+    _mm_prefetch(reinterpret_cast<const char*>(p + 64 * k), _MM_HINT_T0);
+  }
 }
 
 template <typename Tr, int kR, int kT>
@@ -211,7 +215,7 @@ void tile_legacy(const GemmArgs& a, int64_t r, int64_t t) {
     }
   }
   const __m256i ones8 = _mm256_set1_epi8(1);
-  const char* pf = prefetch_base<kR>(a, w[0]);
+  const uintptr_t pf = prefetch_base<kR>(a, w[0]);
   for (int64_t b = 0; b < nb; ++b) {
     if constexpr (kT == 1) prefetch_step<kR * sizeof(Block)>(pf, b);
     __m256i u[kR];
@@ -326,7 +330,7 @@ void tile_legacy_zmm(const GemmArgs& a, int64_t r, int64_t t) {
     for (int j = 0; j < kT; ++j) acc[i][j] = _mm512_setzero_ps();
   }
   const __m512i offset = _mm512_set1_epi8(static_cast<char>(Tr::kOffset));
-  const char* pf = prefetch_base<kR>(a, w[0]);
+  const uintptr_t pf = prefetch_base<kR>(a, w[0]);
   for (int64_t b = 0; b < nb; b += 2) {
     if constexpr (kT == 1) prefetch_step<2 * kR * sizeof(Block)>(pf, b / 2);
     const bool pair = b + 1 < nb;
@@ -397,7 +401,7 @@ void tile_qk45(const GemmArgs& a, int64_t r, int64_t t) {
   }
   const __m256i m4 = _mm256_set1_epi8(0x0F);
   const __m256i one = _mm256_set1_epi8(1);
-  const char* pf = prefetch_base<kR>(a, w[0]);
+  const uintptr_t pf = prefetch_base<kR>(a, w[0]);
   for (int64_t b = 0; b < nb; ++b) {
     if constexpr (kT == 1) prefetch_step<kR * sizeof(Block)>(pf, b);
     uint8_t sc[kR][8], mn[kR][8];
@@ -465,7 +469,7 @@ void tile_q6_k(const GemmArgs& a, int64_t r, int64_t t) {
   }
   const __m256i m4 = _mm256_set1_epi8(0x0F);
   const __m256i m30 = _mm256_set1_epi8(0x30);
-  const char* pf = prefetch_base<kR>(a, w[0]);
+  const uintptr_t pf = prefetch_base<kR>(a, w[0]);
   for (int64_t b = 0; b < nb; ++b) {
     if constexpr (kT == 1) prefetch_step<kR * sizeof(BlockQ6_K)>(pf, b);
     __m256i sc16[kR];
@@ -581,7 +585,7 @@ void tile_q4_k_zmm(const GemmArgs& a, int64_t r, int64_t t) {
     for (int j = 0; j < kT; ++j) acc[i][j] = _mm256_setzero_ps();
   }
   const __m512i m4 = _mm512_set1_epi8(0x0F);
-  const char* pf = prefetch_base<kR>(a, w[0]);
+  const uintptr_t pf = prefetch_base<kR>(a, w[0]);
   for (int64_t b = 0; b < nb; ++b) {
     if constexpr (kT == 1) prefetch_step<kR * sizeof(BlockQ4_K)>(pf, b);
     __m256i sc16[kR];
@@ -651,7 +655,7 @@ void tile_q6_k_zmm(const GemmArgs& a, int64_t r, int64_t t) {
   // Shift counts (16-bit lanes) that bring the qh bits of chunks 0|1 and 2|3 to bits 4-5.
   const __m512i shl01 = _mm512_inserti64x4(_mm512_set1_epi16(4), _mm256_set1_epi16(2), 1);
   const __m512i shr23 = _mm512_inserti64x4(_mm512_setzero_si512(), _mm256_set1_epi16(2), 1);
-  const char* pf = prefetch_base<kR>(a, w[0]);
+  const uintptr_t pf = prefetch_base<kR>(a, w[0]);
   for (int64_t b = 0; b < nb; ++b) {
     if constexpr (kT == 1) prefetch_step<kR * sizeof(BlockQ6_K)>(pf, b);
     __m256i sc16[kR];
@@ -763,7 +767,7 @@ void tile_float(const GemmArgs& a, int64_t r, int64_t t) {
   }
   const int64_t n = a.n_cols;
   const int64_t nv = n - n % kVecF;
-  const char* pf = prefetch_base<kR>(a, w[0]);
+  const uintptr_t pf = prefetch_base<kR>(a, w[0]);
   for (int64_t k = 0; k < nv; k += kVecF) {
     if constexpr (kT == 1) prefetch_step<kR * kVecF * sizeof(E)>(pf, k / kVecF);
     VecF xv[kT];
