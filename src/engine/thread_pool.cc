@@ -1,6 +1,7 @@
 #include "engine/thread_pool.h"
 
 #include <algorithm>
+#include <chrono>
 
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -23,6 +24,9 @@ constexpr int kSpinIterations = 1 << 16;
 // arrive within a few microseconds of each other; a longer wait means a thread was preempted,
 // and spinning would then only take CPU time from it.
 constexpr int kWaitSpinIterations = 1 << 11;  // ~75 us on Zen 5 (one PAUSE ~36 ns)
+// The barrier's spin adapts between these bounds (see barrier()).
+constexpr int kMinWaitSpinIterations = 1 << 5;
+constexpr auto kShortBlock = std::chrono::microseconds(200);
 
 }  // namespace
 
@@ -103,13 +107,22 @@ void ThreadPool::barrier() {
     if (barrier_sleepers_.load(std::memory_order_seq_cst) > 0) barrier_phase_.notify_all();
     return;
   }
-  for (int spin = 0; spin < kWaitSpinIterations; ++spin) {
+  const int limit = barrier_spin_limit_.load(std::memory_order_relaxed);
+  for (int spin = 0; spin < limit; ++spin) {
     if (barrier_phase_.load(std::memory_order_acquire) != phase) return;
     cpu_relax();
   }
+  const auto t0 = std::chrono::steady_clock::now();
   barrier_sleepers_.fetch_add(1, std::memory_order_seq_cst);
   while (barrier_phase_.load(std::memory_order_seq_cst) == phase) barrier_phase_.wait(phase);
   barrier_sleepers_.fetch_sub(1, std::memory_order_relaxed);
+  // Adapt the spin: a short block means the other threads were running and a longer spin
+  // would have caught them; a long one means a thread was descheduled (more threads than free
+  // CPUs), where every spin only delays it.
+  const bool short_block = std::chrono::steady_clock::now() - t0 < kShortBlock;
+  barrier_spin_limit_.store(short_block ? std::min(kWaitSpinIterations, 2 * limit)
+                                        : std::max(kMinWaitSpinIterations, limit / 2),
+                            std::memory_order_relaxed);
 }
 
 void ThreadPool::split(int64_t n, int ith, int nth, int64_t granularity, int64_t* begin,

@@ -55,6 +55,8 @@ class ThreadPool final {
   alignas(64) std::atomic<int> barrier_count_{0};
   alignas(64) std::atomic<uint32_t> barrier_phase_{0};
   std::atomic<int> barrier_sleepers_{0};
+  // Pause iterations a barrier waiter spins before blocking (adapted by barrier()).
+  std::atomic<int> barrier_spin_limit_{1 << 11};
 };
 
 }  // namespace ztslm::engine
