@@ -165,6 +165,9 @@ TEST_F(GatewayE2ETest, RolesDenyByDefault) {
   EXPECT_EQ(req("POST", "/v1/chat/completions", chat_body("hi"), {bearer(reader_)}).status, 403);
   EXPECT_EQ(req("POST", "/v1/chat/completions", chat_body("hi"), {bearer(admin_)}).status, 403);
   EXPECT_EQ(req("GET", "/metrics", "", {bearer(alice_)}).status, 403);
+  // One auth failure in this test's own process, so its counter series exists (ctest runs each
+  // test alone).
+  EXPECT_EQ(req("GET", "/v1/models", "", {}).status, 401);
   const HttpResp m = req("GET", "/metrics", "", {bearer(admin_)});
   EXPECT_EQ(m.status, 200);
   EXPECT_NE(m.body.find("ztslm_requests_total{"), std::string::npos);
