@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <thread>
 #include <csignal>
 #include <cstdlib>
 #include <filesystem>
@@ -321,7 +322,14 @@ TEST_F(GatewayE2ETest, SlowLorisHeaderIsCutOffAtTheTimeout) {
   EXPECT_EQ(resp, "");
   EXPECT_GE(s, 0.2);
   EXPECT_LT(s, 5.0);
-  EXPECT_EQ(audit_->records().back().http_status, 408);
+  // The record is written after the socket closes: wait for it (bounded), then check it.
+  std::vector<AuditRecord> records = audit_->records();
+  for (int i = 0; i < 500 && (records.empty() || records.back().http_status != 408); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    records = audit_->records();
+  }
+  ASSERT_FALSE(records.empty());
+  EXPECT_EQ(records.back().http_status, 408);
 }
 
 TEST_F(GatewayE2ETest, HeaderOverTheLimitIs431) {
