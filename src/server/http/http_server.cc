@@ -3,6 +3,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
+#include <array>
 #include <atomic>
 #include <boost/asio.hpp>
 #include <boost/asio/ssl.hpp>
@@ -117,6 +118,7 @@ class Connection final : public std::enable_shared_from_this<Connection>, public
   void on_write(const error_code& ec);
   void reject(int status, const char* message, const char* reason);
   void close();
+  void drain_then_close();
   bool keep_alive_now() const;
 
   beast::ssl_stream<beast::tcp_stream> stream_;
@@ -136,6 +138,12 @@ class Connection final : public std::enable_shared_from_this<Connection>, public
   bool response_done_ = false;
   bool close_after_ = false;
   bool closing_ = false;
+  // After an early rejection the client may still be sending its body: read and discard it
+  // (bounded) before closing, so the kernel does not answer unread data with a reset that
+  // destroys the response in flight (a "lingering close").
+  bool linger_ = false;
+  size_t drained_bytes_ = 0;
+  std::array<char, 16384> drain_buf_{};
   std::atomic<bool> dead_{false};
 };
 
@@ -479,6 +487,7 @@ void Connection::on_write(const error_code& ec) {
 void Connection::reject(int status, const char* message, const char* reason) {
   if (reason != nullptr) srv_->handler().on_rejected(status, reason, client_addr_);
   close_after_ = true;
+  linger_ = true;
   // The client may still be sending: a short write deadline bounds this last response.
   std::string out = status_head(status, "application/json", {}, false);
   const std::string body = error_json(status, message);
@@ -488,7 +497,22 @@ void Connection::reject(int status, const char* message, const char* reason) {
   if (!writing_) do_write();
 }
 
+void Connection::drain_then_close() {
+  // Bounded in time and bytes: a client that keeps sending cannot hold the connection.
+  constexpr size_t kMaxDrainBytes = size_t{4} << 20;
+  beast::get_lowest_layer(stream_).expires_after(std::chrono::milliseconds(500));
+  stream_.async_read_some(net::buffer(drain_buf_), [self = shared_from_this()](const error_code& ec, size_t n) {
+    self->drained_bytes_ += n;
+    if (ec || self->drained_bytes_ > kMaxDrainBytes) return self->close();
+    self->drain_then_close();
+  });
+}
+
 void Connection::close() {
+  if (linger_ && !closing_) {
+    linger_ = false;
+    return drain_then_close();
+  }
   if (closing_) return;
   closing_ = true;
   dead_.store(true);
