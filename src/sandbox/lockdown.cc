@@ -18,6 +18,17 @@
 namespace ztslm::sandbox {
 namespace {
 
+// One argument comparison with every field set (libseccomp's SCMP_CMP macro leaves datum_b to
+// aggregate initialisation, which clang's -Wmissing-field-initializers rejects).
+scmp_arg_cmp arg_cmp(unsigned arg, scmp_compare op, scmp_datum_t a, scmp_datum_t b) {
+  scmp_arg_cmp c{};
+  c.arg = arg;
+  c.op = op;
+  c.datum_a = a;
+  c.datum_b = b;
+  return c;
+}
+
 #if defined(__SANITIZE_ADDRESS__)
 constexpr bool kAsan = true;
 #elif defined(__has_feature)
@@ -154,14 +165,14 @@ Status apply_seccomp(const LockdownOptions& opt, LockdownReport& rep) {
         break;
       case RuleKind::kAllowIfMaskZero:
         rc = seccomp_rule_add(ctx.get(), SCMP_ACT_ALLOW, r.nr, 1,
-                              SCMP_CMP(r.arg_index, SCMP_CMP_MASKED_EQ, r.mask, 0));
+                              arg_cmp(r.arg_index, SCMP_CMP_MASKED_EQ, r.mask, 0));
         break;
       case RuleKind::kAllowIfMaskSet:
         rc = seccomp_rule_add(ctx.get(), SCMP_ACT_ALLOW, r.nr, 1,
-                              SCMP_CMP(r.arg_index, SCMP_CMP_MASKED_EQ, r.mask, r.mask));
+                              arg_cmp(r.arg_index, SCMP_CMP_MASKED_EQ, r.mask, r.mask));
         break;
       case RuleKind::kAllowIfArgIsPid:
-        rc = seccomp_rule_add(ctx.get(), SCMP_ACT_ALLOW, r.nr, 1, SCMP_CMP(r.arg_index, SCMP_CMP_EQ, pid));
+        rc = seccomp_rule_add(ctx.get(), SCMP_ACT_ALLOW, r.nr, 1, arg_cmp(r.arg_index, SCMP_CMP_EQ, pid, 0));
         break;
       case RuleKind::kErrno:
         rc = seccomp_rule_add(ctx.get(), SCMP_ACT_ERRNO(static_cast<uint32_t>(r.errno_value)), r.nr, 0);
