@@ -19,7 +19,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   uint8_t mode = 0;
   if (!in.read_u8(&mode)) return 0;
   WorkerEndpoint ep;
-  (void)ep;
   bool rejected = false;
   uint16_t n = 0;
   while (in.read_u16_le(&n)) {
