@@ -38,6 +38,7 @@ struct Gateway::Ctx {
   Principal principal;
   int64_t start_ns = 0;
   uint32_t max_tokens_cap = 0;  // policy obligation
+  std::string quota_class;      // policy obligation
   bool replied = false;
 };
 
@@ -45,6 +46,7 @@ struct Gateway::GenJob {
   Ctx ctx;
   openai::ApiRequest api;
   SessionLease lease;
+  std::unique_ptr<QuotaTicket> quota;
 };
 
 nlohmann::json build_policy_input(const PolicyInputArgs& a) {
@@ -234,7 +236,42 @@ bool Gateway::authorize(Ctx& c, std::string_view action, const openai::ApiReques
   }
   c.rec.reasons = d->reasons;
   c.max_tokens_cap = d->max_tokens_cap;
+  c.quota_class = d->quota_class;
   return true;
+}
+
+bool Gateway::admit_quota(Ctx& c, const openai::ApiRequest& api, std::unique_ptr<QuotaTicket>& out) {
+  if (d_.quotas == nullptr) return true;
+  QuotaAsk ask;
+  ask.principal = &c.principal;
+  ask.quota_class = c.quota_class;
+  ask.max_tokens = api.sampling.max_tokens;
+  ask.prompt_bytes = api.prompt.size();
+  for (const auto& m : api.messages) ask.prompt_bytes += m.content.size();
+  ask.n_messages = api.messages.size();
+  ask.unix_time = c.rec.time_unix;
+  QuotaVerdict v = d_.quotas->admit(ask);
+  if (v.allow) {
+    out = std::move(v.ticket);
+    return true;
+  }
+  // A refusal consumes nothing: no request counted, no tokens, no session touched.
+  c.rec.decision = "deny";
+  c.rec.reasons.push_back(v.reason);
+  if (!v.error.ok()) {
+    c.rec.decision = "error";
+    reply_error(c, Status::unavailable("quotas are unavailable; retry later"), 503, {{"Retry-After", "1"}});
+    return false;
+  }
+  d_.metrics->add("ztslm_quota_denials_total", "reason=\"" + v.reason.substr(0, 64) + "\"");
+  if (v.retry_after_s <= 0) {
+    reply_error(c, Status::permission_denied("no quota is configured for the caller"));
+    return false;
+  }
+  const std::string_view what = std::string_view(v.reason).substr(std::string_view("quota:").size());
+  reply_error(c, Status::resource_exhausted("quota exceeded ({}); retry after {} s", what, v.retry_after_s), 429,
+              {{"Retry-After", std::to_string(v.retry_after_s)}});
+  return false;
 }
 
 void Gateway::route(Ctx& c) {
@@ -326,6 +363,9 @@ void Gateway::handle_generate(Ctx& c, bool is_chat) {
   if (api.model != model_id_) {
     return reply_error(c, Status::not_found("model '{}' does not exist", printable(api.model, 64)));
   }
+  // Quotas: after the policy's cap, before the guard, the session and the backend.
+  std::unique_ptr<QuotaTicket> quota;
+  if (!admit_quota(c, api, quota)) return;
   // Input guard over every text the model will see.
   std::vector<std::string_view> texts;
   if (is_chat) {
@@ -339,6 +379,7 @@ void Gateway::handle_generate(Ctx& c, bool is_chat) {
     d_.metrics->add("ztslm_guard_findings_total", "stage=\"input\",type=\"" + type + "\"", n);
   }
   if (!gv.allow) {
+    if (quota) quota->settle(0);
     c.rec.decision = "deny";
     c.rec.reasons.push_back("input guard: " + gv.reason);
     return reply_error(c, Status::invalid_argument("the request was rejected by the input guard"));
@@ -346,7 +387,10 @@ void Gateway::handle_generate(Ctx& c, bool is_chat) {
   SessionLease lease;
   if (!c.req.session_id.empty()) {
     auto l = sessions_.acquire(c.req.session_id, {c.principal.id, c.principal.tenant});
-    if (!l.has_value()) return reply_error(c, l.error());
+    if (!l.has_value()) {
+      if (quota) quota->settle(0);
+      return reply_error(c, l.error());
+    }
     lease = std::move(l).value();
     c.rec.session = lease.id();
   }
@@ -355,6 +399,7 @@ void Gateway::handle_generate(Ctx& c, bool is_chat) {
   do {
     if (cur >= cfg_.limits.max_concurrent_generations || stopping_.load()) {
       d_.metrics->add("ztslm_generation_rejections_total", "");
+      if (quota) quota->refund();
       return reply_error(c, Status::unavailable("the server is at its generation limit; retry later"), 503,
                          {{"Retry-After", "1"}});
     }
@@ -363,6 +408,7 @@ void Gateway::handle_generate(Ctx& c, bool is_chat) {
   job->ctx = std::move(c);
   job->api = std::move(api);
   job->lease = std::move(lease);
+  job->quota = std::move(quota);
   {
     std::lock_guard<std::mutex> lock(jobs_mu_);
     jobs_.push_back(std::move(job));
@@ -436,6 +482,13 @@ void Gateway::run_generation(GenJob& job) {
   // response, so its next request can use them at once.
   job.lease = SessionLease();
   active_gens_.fetch_sub(1);
+  if (job.quota) {
+    // Settled with the real count; a generation cut short (cancelled, disconnected, stopped by
+    // the filter) is charged its whole reservation when the ticket is dropped.
+    if (result.has_value()) job.quota->settle(uint64_t{result->prompt_tokens} + result->completion_tokens);
+    else if (result.error().code() != StatusCode::kCancelled && !started) job.quota->settle(0);
+    job.quota.reset();
+  }
   for (const auto& [type, n] : filter->findings()) {
     c.rec.guard_findings[type] += n;
     d_.metrics->add("ztslm_guard_findings_total", "stage=\"output\",type=\"" + type + "\"", n);

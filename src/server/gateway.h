@@ -37,6 +37,7 @@ struct GatewayDeps {
   AuditSink* audit = nullptr;
   Metrics* metrics = nullptr;
   const Clock* clock = nullptr;
+  QuotaGate* quotas = nullptr;  // null: no quotas
 };
 
 // The policy input document of one request (src/server/README.md "Policy input").
@@ -74,6 +75,7 @@ class Gateway final : public http::Handler {
   bool authenticate(Ctx& c);
   bool authorize(Ctx& c, std::string_view action, const openai::ApiRequest* req);
   void handle_generate(Ctx& c, bool is_chat);
+  bool admit_quota(Ctx& c, const openai::ApiRequest& api, std::unique_ptr<QuotaTicket>& out);
   void handle_models(Ctx& c);
   void handle_metrics(Ctx& c);
   void handle_create_session(Ctx& c);

@@ -17,6 +17,8 @@ Result<Decision> PolicyAuthorizer::authorize(const nlohmann::json& input) {
   if (cap.is_int() && cap.as_int() > 0) {
     d.max_tokens_cap = static_cast<uint32_t>(std::min<int64_t>(cap.as_int(), UINT32_MAX));
   }
+  const policy::Value qc = pd.obligations.get("quota_class");
+  if (qc.is_string()) d.quota_class = std::string(qc.as_string());
   return d;
 }
 

@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "server/http/tls.h"
+#include "server/quota_gate.h"
 
 namespace ztslm::server {
 namespace {
@@ -71,6 +72,13 @@ Result<std::unique_ptr<Server>> Server::start(const ServerConfig& cfg, ServerPar
         parts.audit_path == "-" ? std::string() : (parts.audit_path.empty() ? s->state_dir_ + "/audit.jsonl" : parts.audit_path));
     parts.audit = s->own_audit_.get();
   }
+  if (parts.quotas == nullptr && cfg.quotas.enabled) {
+    ZTSLM_ASSIGN_OR_RETURN(s->own_quota_store_,
+                           policy::QuotaStore::open(s->state_dir_ + "/quotas.db",
+                                                    policy::QuotaStore::Options{cfg.quotas.flush_interval_ms}));
+    s->own_quota_gate_ = std::make_unique<StoreQuotaGate>(*s->own_quota_store_, cfg.quotas);
+    parts.quotas = s->own_quota_gate_.get();
+  }
   GatewayDeps deps;
   deps.backend = parts.backend;
   deps.auth = parts.auth;
@@ -80,6 +88,7 @@ Result<std::unique_ptr<Server>> Server::start(const ServerConfig& cfg, ServerPar
   deps.audit = parts.audit;
   deps.metrics = &s->metrics_;
   deps.clock = clock;
+  deps.quotas = parts.quotas;
   s->gateway_ = std::make_unique<Gateway>(cfg, deps);
   ZTSLM_ASSIGN_OR_RETURN(s->http_, http::HttpServer::start(cfg.address, cfg.port, tls, cfg.limits,
                                                            cfg.io_threads, *s->gateway_));

@@ -11,6 +11,7 @@
 #include "server/config/config.h"
 #include "server/gateway.h"
 #include "server/http/http_server.h"
+#include "policy/quota.h"
 #include "server/metrics.h"
 #include "server/stages.h"
 
@@ -28,6 +29,8 @@ struct ServerParts {
   AuditSink* audit = nullptr;
   const Clock* clock = nullptr;
   std::string audit_path = "-";
+  // Null with quotas.enabled: state_dir/quotas.db with the config's classes.
+  QuotaGate* quotas = nullptr;
 };
 
 // Creates `dir` and its missing parents with mode 0700.
@@ -65,6 +68,8 @@ class Server final {
   std::unique_ptr<InputGuard> own_guard_;
   std::unique_ptr<OutputFilterFactory> own_filter_;
   std::unique_ptr<AuditSink> own_audit_;
+  std::unique_ptr<policy::QuotaStore> own_quota_store_;  // outlives the gateway's tickets
+  std::unique_ptr<QuotaGate> own_quota_gate_;
   std::unique_ptr<Gateway> gateway_;
   std::unique_ptr<http::HttpServer> http_;
   bool stopped_ = false;

@@ -58,6 +58,7 @@ struct Decision {
   bool allow = false;
   std::vector<std::string> reasons;
   uint32_t max_tokens_cap = 0;  // obligation: 0 = none
+  std::string quota_class;      // obligation: "" = "default"
 };
 
 class Authorizer {
@@ -66,6 +67,41 @@ class Authorizer {
   // Decides on `input`, the policy input document (src/server/README.md "Policy input").
   // A Status error means the decision could not be made; the gateway then denies.
   virtual Result<Decision> authorize(const nlohmann::json& input) = 0;
+};
+
+// Quota admission of one generation (DESIGN.md pipeline step 5).
+struct QuotaAsk {
+  const Principal* principal = nullptr;
+  std::string_view quota_class;  // the policy's obligation ("default" when it names none)
+  uint32_t max_tokens = 0;       // generation cap after the policy's
+  size_t prompt_bytes = 0;       // message contents or prompt, for the prompt-token estimate
+  size_t n_messages = 0;
+  int64_t unix_time = 0;
+};
+
+// An admitted generation's hold on its quotas. Destroying it unsettled charges the whole
+// reservation (a generation cut short is charged what it was allowed to use).
+class QuotaTicket {
+ public:
+  virtual ~QuotaTicket() = default;
+  // Charges the real token count and frees the concurrent slot.
+  virtual void settle(uint64_t used_tokens) = 0;
+  // Undoes the admission (for a request the server itself then refused).
+  virtual void refund() = 0;
+};
+
+struct QuotaVerdict {
+  bool allow = false;
+  std::string reason;                   // audit reason of a denial: "quota:tokens_per_minute:tenant"
+  int64_t retry_after_s = 0;            // 429 with Retry-After; 0 = not retryable (403)
+  Status error;                         // the store failed: 503
+  std::unique_ptr<QuotaTicket> ticket;  // set when allowed
+};
+
+class QuotaGate {
+ public:
+  virtual ~QuotaGate() = default;
+  virtual QuotaVerdict admit(const QuotaAsk& ask) = 0;
 };
 
 // Input guard verdict over the request's text.

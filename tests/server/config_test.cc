@@ -50,6 +50,36 @@ TEST(ConfigTest, RejectsEachDefect) {
   }
 }
 
+TEST(ConfigTest, QuotaClassesFromTheEmbeddedDefaultAndAUserFile) {
+  auto base = default_config();
+  ASSERT_TRUE(base.has_value());
+  EXPECT_TRUE(base->quotas.enabled);
+  ASSERT_EQ(base->quotas.classes.count("default"), 1u);
+  ASSERT_EQ(base->quotas.classes.count("elevated"), 1u);
+  ASSERT_EQ(base->quotas.classes.count("admin"), 1u);
+  EXPECT_EQ(base->quotas.classes.at("default").principal.requests_per_minute, 60u);
+  EXPECT_EQ(base->quotas.classes.at("admin").tenant.tokens_per_day, 0u);  // unlimited
+  auto c = parse_config(
+      "quotas:\n  flush_interval_ms: 0\n  classes:\n    default:\n      principal: {tokens_per_minute: 7}\n"
+      "    batch:\n      tenant: {concurrent: 3}\n",
+      *base);
+  ASSERT_TRUE(c.has_value()) << c.error().to_string();
+  EXPECT_EQ(c->quotas.flush_interval_ms, 0u);
+  EXPECT_EQ(c->quotas.classes.at("default").principal.tokens_per_minute, 7u);
+  EXPECT_EQ(c->quotas.classes.at("default").principal.requests_per_minute, 60u);  // kept
+  EXPECT_EQ(c->quotas.classes.at("batch").tenant.concurrent, 3u);
+  EXPECT_EQ(c->quotas.classes.at("batch").principal.requests_per_minute, 0u);
+  for (const char* bad : {"quotas:\n  classes:\n    Bad Name:\n      principal: {}\n",
+                          "quotas:\n  classes:\n    default:\n      principal: {rpm: 1}\n",
+                          "quotas:\n  classes:\n    default:\n      owner: {}\n",
+                          "quotas:\n  enabled: yes please\n",
+                          "quotas:\n  classes: [1, 2]\n"}) {
+    EXPECT_THAT(parse_config(bad, *base), StatusIs(StatusCode::kInvalidArgument)) << bad;
+  }
+  // Enabled without a default class: refused.
+  EXPECT_THAT(parse_config("quotas:\n  enabled: true\n", ServerConfig()), StatusIs(StatusCode::kInvalidArgument));
+}
+
 TEST(ConfigTest, EmptyDocumentKeepsBase) {
   ServerConfig base;
   base.port = 1234;

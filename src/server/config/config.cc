@@ -60,9 +60,48 @@ Setter string_field(std::string* out) {
   };
 }
 
+Setter bool_field(bool* out) {
+  return [out](const YAML::Node& n, const std::string& key) -> Status {
+    if (!n.IsScalar() || (n.Scalar() != "true" && n.Scalar() != "false")) {
+      return Status::invalid_argument("config: {} must be true or false", key);
+    }
+    *out = n.Scalar() == "true";
+    return Status();
+  };
+}
+
 Setter section(std::map<std::string, Setter> setters) {
   return [setters = std::move(setters)](const YAML::Node& n, const std::string& key) {
     return walk(n, key, setters);
+  };
+}
+
+Setter quota_limits(policy::QuotaLimits* l) {
+  constexpr uint64_t kMax = uint64_t{1} << 62;
+  return section({{"requests_per_minute", uint_field(&l->requests_per_minute, 0, kMax)},
+                  {"tokens_per_minute", uint_field(&l->tokens_per_minute, 0, kMax)},
+                  {"tokens_per_day", uint_field(&l->tokens_per_day, 0, kMax)},
+                  {"concurrent", uint_field(&l->concurrent, 0, 1 << 20)}});
+}
+
+// quotas.classes: class name -> {principal: limits, tenant: limits}. A class in a user file
+// is applied over the default's class of the same name.
+Setter quota_classes(std::map<std::string, QuotaClass>* classes) {
+  return [classes](const YAML::Node& n, const std::string& key) -> Status {
+    if (n.IsNull()) return Status();
+    if (!n.IsMap()) return Status::invalid_argument("config: {} must be a mapping", key);
+    if (n.size() > 64) return Status::invalid_argument("config: {} has more than 64 classes", key);
+    for (const auto& kv : n) {
+      if (!kv.first.IsScalar()) return Status::invalid_argument("config: non-scalar key under {}", key);
+      const std::string name = kv.first.Scalar();
+      if (name.empty() || name.size() > 32 || name.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789_-") != std::string::npos) {
+        return Status::invalid_argument("config: {} names must be 1..32 of [a-z0-9_-]", key);
+      }
+      QuotaClass& qc = (*classes)[name];
+      ZTSLM_TRY(walk(kv.second, key + "." + name,
+                     {{"principal", quota_limits(&qc.principal)}, {"tenant", quota_limits(&qc.tenant)}}));
+    }
+    return Status();
   };
 }
 
@@ -104,6 +143,9 @@ Status apply(const YAML::Node& root, ServerConfig& c) {
                             {"max_age_s", uint_field(&c.sessions.max_age_s, 1, kU32)}})},
       {"io_threads", uint_field(&c.io_threads, 1, 64)},
       {"policy", section({{"path", string_field(&c.policy_path)}})},
+      {"quotas", section({{"enabled", bool_field(&c.quotas.enabled)},
+                          {"flush_interval_ms", uint_field(&c.quotas.flush_interval_ms, 0, 3600000)},
+                          {"classes", quota_classes(&c.quotas.classes)}})},
   };
   ZTSLM_TRY(walk(root, "", top));
   if (c.tls.min_version != "1.3" && c.tls.min_version != "1.2") {
@@ -113,6 +155,9 @@ Status apply(const YAML::Node& root, ServerConfig& c) {
     return Status::invalid_argument("config: tls.cert_file and tls.key_file go together");
   }
   if (c.address.empty()) return Status::invalid_argument("config: listen.address is empty");
+  if (c.quotas.enabled && c.quotas.classes.find("default") == c.quotas.classes.end()) {
+    return Status::invalid_argument("config: quotas.classes.default is required while quotas are enabled");
+  }
   return Status();
 }
 

@@ -4,10 +4,12 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <string_view>
 
 #include "core/result.h"
+#include "policy/quota.h"
 
 namespace ztslm::server {
 
@@ -51,6 +53,18 @@ struct SessionConfig {
   uint32_t max_age_s = 86400;
 };
 
+// Limits of one quota class (chosen per request by the policy obligation `quota_class`).
+struct QuotaClass {
+  policy::QuotaLimits principal;
+  policy::QuotaLimits tenant;
+};
+
+struct QuotaConfig {
+  bool enabled = false;               // counters in state_dir/quotas.db (the embedded config: true)
+  uint32_t flush_interval_ms = 1000;  // write-behind period (0: write before each admission)
+  std::map<std::string, QuotaClass> classes;  // "default" must exist while enabled
+};
+
 struct ServerConfig {
   std::string address = "127.0.0.1";
   uint16_t port = 8443;
@@ -61,6 +75,7 @@ struct ServerConfig {
   SessionConfig sessions;
   uint32_t io_threads = 4;
   std::string policy_path;  // "" = the built-in deny-by-default role check
+  QuotaConfig quotas;
 };
 
 // The text of config/ztslm.yaml as compiled in.
