@@ -1,7 +1,8 @@
 # Default ztslm authorisation policy (the decision `data.ztslm.authz`).
 #
-# The gateway evaluates this document for every request with the `input` described in
-# src/policy/README.md and enforces the result:
+# The gateway evaluates this document for every authenticated request with the `input`
+# described in src/policy/README.md and enforces the result (it is compiled into the binary and
+# in force whenever `policy.path` is empty):
 #   allow        boolean; anything but `true` is a deny
 #   reasons      set of strings explaining a deny (audited, never shown to the caller verbatim)
 #   obligations  what the gateway must enforce on an allowed request:
@@ -15,11 +16,20 @@ import rego.v1
 
 default allow := false
 
-# Which models each role may use. "*" grants every model whose provenance verified.
+# Which models each role may use: "*" grants every model the gateway serves (whose provenance
+# verified, see below); list model names instead to narrow a role.
 role_models := {
 	"admin": {"*"},
-	"analyst": {"qwen2-0.5b-instruct", "llama-3.2-1b-instruct", "phi-3-mini"},
-	"user": {"qwen2-0.5b-instruct"},
+	"analyst": {"*"},
+	"user": {"*"},
+}
+
+# What each role may do besides generating (`input.action`): list models, read metrics, open
+# and close sessions, manage keys.
+role_actions := {
+	"admin": {"models", "metrics", "sessions", "keys"},
+	"analyst": {"models", "sessions"},
+	"user": {"models", "sessions"},
 }
 
 # Largest max_tokens a role may request; the cap is also an obligation.
@@ -32,6 +42,21 @@ injection_threshold := 0.8
 
 allow if {
 	count(deny) == 0
+}
+
+# A request without an action (e.g. `ztslm policy eval` input) is judged as a generation.
+generating if input.action == "generate"
+
+generating if not input.action
+
+deny contains sprintf("no role of the principal allows %v", [input.action]) if {
+	not generating
+	not action_allowed
+}
+
+action_allowed if {
+	some role in input.principal.roles
+	input.action in role_actions[role]
 }
 
 # Roles of the principal that grant the requested model.
@@ -57,11 +82,21 @@ deny contains "session belongs to another tenant" if {
 	input.session.tenant != input.principal.tenant
 }
 
-deny contains "model provenance is not verified" if not input.model.verified == true
+# Only a model whose signature verified may generate, unless the operator's config admits
+# unsigned models (`model.allow_unsigned: true` becomes `input.model.allow_unsigned`).
+deny contains "model provenance is not verified" if {
+	generating
+	not input.model.verified == true
+	not input.model.allow_unsigned == true
+}
 
-deny contains "no role of the principal grants this model" if count(granting_roles) == 0
+deny contains "no role of the principal grants this model" if {
+	generating
+	count(granting_roles) == 0
+}
 
 deny contains msg if {
+	generating
 	input.request.max_tokens > max_tokens
 	msg := sprintf("max_tokens %v exceeds the role cap %v", [input.request.max_tokens, max_tokens])
 }

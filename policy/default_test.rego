@@ -36,13 +36,13 @@ test_missing_tenant_denied if {
 	not allow with input as object.union(base_input, {"principal": {"tenant": null}})
 }
 
-test_user_cannot_use_analyst_model if {
-	req := object.union(base_input, {"request": {"model": "phi-3-mini"}})
+test_unknown_role_cannot_generate if {
+	req := object.union(base_input, {"principal": {"roles": ["reader"]}})
 	not allow with input as req
 	reasons["no role of the principal grants this model"] with input as req
 }
 
-test_analyst_may_use_analyst_model if {
+test_analyst_elevated if {
 	req := object.union(base_input, {"principal": {"roles": ["analyst"]}, "request": {"model": "phi-3-mini", "max_tokens": 2000}})
 	allow with input as req
 	obligations.max_tokens == 2048 with input as req
@@ -62,6 +62,36 @@ test_per_role_max_tokens if {
 
 test_unverified_model_denied if {
 	not allow with input as object.union(base_input, {"model": {"verified": false}})
+	not allow with input as object.union(base_input, {"model": {"verified": false, "allow_unsigned": false}})
+	reasons["model provenance is not verified"] with input as object.union(base_input, {"model": {"verified": false}})
+}
+
+test_unverified_model_allowed_only_when_the_operator_allows_unsigned if {
+	allow with input as object.union(base_input, {"model": {"verified": false, "allow_unsigned": true}})
+	# Only the boolean true counts.
+	not allow with input as object.union(base_input, {"model": {"verified": false, "allow_unsigned": "true"}})
+}
+
+test_actions_by_role if {
+	models := object.union(base_input, {"action": "models", "route": "/v1/models", "request": {}})
+	allow with input as models
+	not allow with input as object.union(models, {"principal": {"roles": ["reader"]}})
+	metrics := object.union(base_input, {"action": "metrics", "route": "/metrics", "request": {}})
+	not allow with input as metrics
+	reasons["no role of the principal allows metrics"] with input as metrics
+	allow with input as object.union(metrics, {"principal": {"roles": ["admin"]}})
+	sessions := object.union(base_input, {"action": "sessions", "route": "/v1/sessions", "request": {}})
+	allow with input as sessions
+	not allow with input as object.union(sessions, {"principal": {"tenant": ""}})
+	# Actions other than generation do not depend on the model's provenance.
+	allow with input as object.union(models, {"model": {"verified": false}})
+}
+
+test_generate_action_is_a_generation if {
+	gen := object.union(base_input, {"action": "generate"})
+	allow with input as gen
+	not allow with input as object.union(gen, {"model": {"verified": false}})
+	not allow with input as object.union(gen, {"request": {"max_tokens": 9000}})
 }
 
 test_high_injection_score_denied if {

@@ -22,6 +22,7 @@
 #include "server/guard_filter.h"
 #include "server/identity_auth.h"
 #include "server/policy_authz.h"
+#include "server/policy_reloader.h"
 #include "policy/decision.h"
 #include "server/server.h"
 #include "server/stages.h"
@@ -95,10 +96,12 @@ int run_serve(const ServeArgs& a) {
   if (!backend.has_value()) return fail(backend.error());
 
   // Signals are taken synchronously by this thread; every server thread inherits the mask.
+  // SIGHUP reloads the policy files.
   sigset_t sigs;
   sigemptyset(&sigs);
   sigaddset(&sigs, SIGTERM);
   sigaddset(&sigs, SIGINT);
+  sigaddset(&sigs, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
 
   if (Status s = server::make_state_dir(cfg->state_dir); !s.ok()) return fail(s);
@@ -117,11 +120,15 @@ int run_serve(const ServeArgs& a) {
   if (!audit_log.has_value()) return fail(audit_log.error());
   server::AuditLogSink audit_sink(**audit_log);
 
+  // The policy in force: policy.path, or the embedded policy/default.rego when it is "".
   policy::DecisionPoint pdp{policy::DecisionPoint::Options()};
-  std::unique_ptr<server::PolicyAuthorizer> authorizer;
+  if (Status s = server::load_policy(pdp, cfg->policy_path); !s.ok()) return fail(s);
+  server::PolicyAuthorizer authorizer(pdp);
+  server::SystemClock clock;
+  std::unique_ptr<server::PolicyReloader> reloader;
   if (!cfg->policy_path.empty()) {
-    if (Status s = server::load_policy(pdp, cfg->policy_path); !s.ok()) return fail(s);
-    authorizer = std::make_unique<server::PolicyAuthorizer>(pdp);
+    reloader = std::make_unique<server::PolicyReloader>(pdp, cfg->policy_path, audit_sink, clock,
+                                                        cfg->policy_reload_interval_ms);
   }
 
   server::RedactingFilterFactory redactor;  // DLP redaction of every response stream
@@ -130,7 +137,7 @@ int run_serve(const ServeArgs& a) {
   parts.backend = backend->get();
   parts.output_filter = &redactor;
   parts.auth = &auth;
-  parts.authorizer = authorizer.get();  // null: the built-in deny-by-default role check
+  parts.authorizer = &authorizer;
   parts.audit = &audit_sink;
   auto srv = server::Server::start(*cfg, parts);
   if (!srv.has_value()) return fail(srv.error());
@@ -139,8 +146,19 @@ int run_serve(const ServeArgs& a) {
               (*srv)->ca_file().empty() ? "" : ", CA ", (*srv)->ca_file().c_str());
   std::fflush(stdout);
   int sig = 0;
-  sigwait(&sigs, &sig);
+  for (;;) {
+    sigwait(&sigs, &sig);
+    if (sig != SIGHUP) break;
+    if (!reloader) {
+      std::fprintf(stderr, "ztslm serve: SIGHUP: the embedded policy has no file to reload\n");
+      continue;
+    }
+    const Status s = reloader->reload("sighup");
+    std::fprintf(stderr, "ztslm serve: SIGHUP: policy %s\n",
+                 s.ok() ? "reloaded" : ("kept (" + s.to_string() + ")").c_str());
+  }
   std::fprintf(stderr, "ztslm serve: signal %d, draining\n", sig);
+  reloader.reset();
   (*srv)->stop();
   if (Status s = (*audit_log)->close(); !s.ok()) return fail(s);
   return 0;

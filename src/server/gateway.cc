@@ -78,6 +78,7 @@ nlohmann::json build_policy_input(const PolicyInputArgs& a) {
   in["request"] = std::move(req);
   // No provenance check exists for the in-process backend yet: the model is never "verified".
   in["model"] = {{"name", a.model_id}, {"digest", ""}, {"verified", false}};
+  in["model"]["allow_unsigned"] = a.model_allow_unsigned;
   if (a.session_id.empty()) {
     in["session"] = json::object();
   } else {
@@ -225,6 +226,7 @@ bool Gateway::authorize(Ctx& c, std::string_view action, const openai::ApiReques
   a.session_id = c.req.session_id;
   a.client_address = c.req.client_address;
   a.unix_time = c.rec.time_unix;
+  a.model_allow_unsigned = cfg_.model.allow_unsigned;
   auto d = d_.authorizer->authorize(build_policy_input(a));
   if (!d.has_value() || !d->allow) {
     c.rec.decision = "deny";

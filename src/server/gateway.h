@@ -49,6 +49,7 @@ struct PolicyInputArgs {
   std::string_view session_id;
   std::string_view client_address;
   int64_t unix_time = 0;
+  bool model_allow_unsigned = false;  // config model.allow_unsigned
 };
 nlohmann::json build_policy_input(const PolicyInputArgs& a);
 

@@ -23,6 +23,7 @@ Result<Decision> PolicyAuthorizer::authorize(const nlohmann::json& input) {
 }
 
 Status load_policy(policy::DecisionPoint& pdp, const std::string& path) {
+  if (path.empty()) return pdp.load(default_policy_files(), policy::Value::empty_object());
   ZTSLM_ASSIGN_OR_RETURN(auto files, policy::read_policy_files({path}));
   return pdp.load(files, policy::Value::empty_object());
 }

@@ -2,6 +2,9 @@
 // Authorizer. Obligation `max_tokens` becomes the decision's cap.
 #pragma once
 
+#include <string>
+#include <vector>
+
 #include "policy/decision.h"
 #include "server/stages.h"
 
@@ -16,8 +19,11 @@ class PolicyAuthorizer final : public Authorizer {
   const policy::DecisionPoint* pdp_;
 };
 
-// Loads the Rego files under `path` (a file or a directory of *.rego) into `pdp`; their test_
-// rules must pass.
+// The shipped policy (policy/default.rego and policy/default_test.rego), compiled in.
+std::vector<policy::SourceFile> default_policy_files();
+
+// Loads the Rego files under `path` (a file or a directory of *.rego) into `pdp`, or the
+// embedded default policy when `path` is ""; their test_ rules must pass.
 Status load_policy(policy::DecisionPoint& pdp, const std::string& path);
 
 }  // namespace ztslm::server

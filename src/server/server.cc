@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "server/http/tls.h"
+#include "server/policy_authz.h"
 #include "server/quota_gate.h"
 
 namespace ztslm::server {
@@ -56,7 +57,9 @@ Result<std::unique_ptr<Server>> Server::start(const ServerConfig& cfg, ServerPar
     parts.auth = s->own_auth_.get();
   }
   if (parts.authorizer == nullptr) {
-    s->own_authorizer_ = std::make_unique<RoleAuthorizer>();
+    s->own_pdp_ = std::make_unique<policy::DecisionPoint>(policy::DecisionPoint::Options{});
+    ZTSLM_TRY(load_policy(*s->own_pdp_, cfg.policy_path));
+    s->own_authorizer_ = std::make_unique<PolicyAuthorizer>(*s->own_pdp_);
     parts.authorizer = s->own_authorizer_.get();
   }
   if (parts.input_guard == nullptr) {

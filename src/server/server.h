@@ -11,6 +11,7 @@
 #include "server/config/config.h"
 #include "server/gateway.h"
 #include "server/http/http_server.h"
+#include "policy/decision.h"
 #include "policy/quota.h"
 #include "server/metrics.h"
 #include "server/stages.h"
@@ -18,7 +19,7 @@
 namespace ztslm::server {
 
 // Stages the caller provides; null ones get the stand-ins of stages.h (MemoryKeyAuth with no
-// keys, RoleAuthorizer, AllowAllGuard, PassThroughFilterFactory, SimpleAuditSink writing
+// keys, the policy of `policy.path` (or the embedded policy/default.rego) through PolicyAuthorizer, AllowAllGuard, PassThroughFilterFactory, SimpleAuditSink writing
 // state_dir/audit.jsonl unless `audit_path` is "-" for memory only).
 struct ServerParts {
   Backend* backend = nullptr;  // required
@@ -64,6 +65,7 @@ class Server final {
   SystemClock system_clock_;
   Metrics metrics_;
   std::unique_ptr<AuthStage> own_auth_;
+  std::unique_ptr<policy::DecisionPoint> own_pdp_;
   std::unique_ptr<Authorizer> own_authorizer_;
   std::unique_ptr<InputGuard> own_guard_;
   std::unique_ptr<OutputFilterFactory> own_filter_;

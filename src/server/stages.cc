@@ -142,38 +142,6 @@ Result<Principal> MemoryKeyAuth::authenticate(const AuthInput& in, AuthFailure& 
   return it->second.principal;
 }
 
-// ---- RoleAuthorizer ----
-
-Result<Decision> RoleAuthorizer::authorize(const nlohmann::json& input) {
-  Decision d;
-  const auto action_it = input.find("action");
-  const auto principal = input.find("principal");
-  if (action_it == input.end() || principal == input.end() || !action_it->is_string() || !principal->is_object()) {
-    d.reasons.push_back("incomplete input");
-    return d;
-  }
-  const std::string action = action_it->get<std::string>();
-  std::vector<std::string> roles;
-  if (auto r = principal->find("roles"); r != principal->end() && r->is_array()) {
-    for (const auto& x : *r) if (x.is_string()) roles.push_back(x.get<std::string>());
-  }
-  auto has = [&](std::string_view want) {
-    for (const auto& r : roles) if (r == want) return true;
-    return false;
-  };
-  bool allow = false;
-  if (action == "generate" || action == "sessions") {
-    allow = has("user");
-  } else if (action == "models") {
-    allow = has("user") || has("admin");
-  } else if (action == "metrics" || action == "keys") {
-    allow = has("admin");
-  }
-  d.allow = allow;
-  d.reasons.push_back(allow ? "role allows " + action : "no role allows " + action);
-  return d;
-}
-
 // ---- output filter ----
 
 namespace {

@@ -205,14 +205,6 @@ class MemoryKeyAuth final : public AuthStage {
   std::map<std::string, Entry> keys_;
 };
 
-// Deny-by-default role check standing in for the policy engine: `generate` and `sessions`
-// routes need role "user", `models` needs "user" or "admin", `metrics` and `keys` need "admin".
-// Everything else is denied.
-class RoleAuthorizer final : public Authorizer {
- public:
-  Result<Decision> authorize(const nlohmann::json& input) override;
-};
-
 class AllowAllGuard final : public InputGuard {
  public:
   GuardVerdict check(const std::vector<std::string_view>&) override { return {}; }

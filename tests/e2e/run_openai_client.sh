@@ -16,7 +16,9 @@ fi
 STATE=$(mktemp -d)
 trap 'kill $PID_SRV 2>/dev/null; wait $PID_SRV 2>/dev/null; rm -rf "$STATE"' EXIT
 PID_SRV=""
-coproc SRV { exec "$ZTSLM" serve --model "$MODEL" --state-dir "$STATE" --port 0 2>&1; }
+# The test model is unsigned: the operator's config admits it under the default policy.
+printf 'model:\n  allow_unsigned: true\n' >"$STATE/ztslm.yaml"
+coproc SRV { exec "$ZTSLM" serve --config "$STATE/ztslm.yaml" --model "$MODEL" --state-dir "$STATE" --port 0 2>&1; }
 PID_SRV=$SRV_PID
 KEY=""; PORT=""
 while IFS= read -r -t 60 line <&"${SRV[0]}"; do

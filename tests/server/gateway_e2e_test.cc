@@ -60,6 +60,9 @@ class GatewayE2ETest : public ::testing::Test {
     cfg.limits.max_body_bytes = 64 * 1024;
     cfg.limits.max_concurrent_generations = 2;
     cfg.sessions.max_sessions = 4;
+    // The embedded default policy is in force; the test model is unsigned, which the operator
+    // admits here.
+    cfg.model.allow_unsigned = true;
     ServerParts parts;
     parts.backend = backend_;
     parts.auth = auth_;
@@ -162,10 +165,13 @@ TEST_F(GatewayE2ETest, BadExpiredAndRevokedKeysAre401) {
 }
 
 TEST_F(GatewayE2ETest, RolesDenyByDefault) {
+  // policy/default.rego: a role no rule names may do nothing; metrics need admin.
   EXPECT_EQ(req("GET", "/v1/models", "", {bearer(reader_)}).status, 403);
   EXPECT_EQ(req("POST", "/v1/chat/completions", chat_body("hi"), {bearer(reader_)}).status, 403);
-  EXPECT_EQ(req("POST", "/v1/chat/completions", chat_body("hi"), {bearer(admin_)}).status, 403);
+  EXPECT_EQ(req("POST", "/v1/sessions", "", {bearer(reader_)}).status, 403);
   EXPECT_EQ(req("GET", "/metrics", "", {bearer(alice_)}).status, 403);
+  // Above the user role's max_tokens cap (512).
+  EXPECT_EQ(req("POST", "/v1/chat/completions", chat_body("hi", false, 513), {bearer(alice_)}).status, 403);
   // One auth failure in this test's own process, so its counter series exists (ctest runs each
   // test alone).
   EXPECT_EQ(req("GET", "/v1/models", "", {}).status, 401);

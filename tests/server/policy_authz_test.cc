@@ -5,6 +5,8 @@
 
 #include <filesystem>
 #include <fstream>
+#include <iterator>
+#include <utility>
 
 #include "cli/inprocess_backend.h"
 #include "server/e2e_util.h"
@@ -83,6 +85,63 @@ TEST(PolicyAuthorizerTest, ShippedDefaultPolicyDeniesAnUnverifiedModel) {
   ASSERT_TRUE(d.has_value());
   EXPECT_FALSE(d->allow);
   EXPECT_THAT(d->reasons, ::testing::Contains("model provenance is not verified"));
+}
+
+TEST(PolicyAuthorizerTest, EmbeddedDefaultPolicyIsTheShippedFile) {
+  const auto files = default_policy_files();
+  ASSERT_EQ(files.size(), 2u);
+  for (const auto& [f, name] : {std::pair{files[0], "default.rego"}, std::pair{files[1], "default_test.rego"}}) {
+    std::ifstream in(std::string(ZTSLM_SOURCE_DIR) + "/policy/" + name, std::ios::binary);
+    ASSERT_TRUE(in) << name;
+    const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    EXPECT_EQ(f.text, text) << name;
+  }
+  policy::DecisionPoint pdp{policy::DecisionPoint::Options()};
+  ASSERT_TRUE(load_policy(pdp, "").ok());  // "" = embedded; its tests pass
+  EXPECT_EQ(pdp.generation(), 1u);
+}
+
+// Without an authorizer the gateway enforces the embedded default policy: an unsigned model
+// generates only when the operator's config says model.allow_unsigned.
+TEST(PolicyAuthorizerTest, DefaultPolicyInForceAndAllowUnsignedOnlyWhenConfigured) {
+  ZTSLM_REQUIRE_SHARED();
+  cli::InProcessBackendOptions bo;
+  bo.model_path = ::ztslm::testing::testdata_path("models/tiny-llama-spm-Q8_0.gguf");
+  bo.n_ctx = 64;
+  bo.threads = 1;
+  auto backend = cli::InProcessBackend::create(bo);
+  ASSERT_TRUE(backend.has_value());
+  ManualClock clock;
+  MemoryKeyAuth auth(clock);
+  const std::string k = auth.create_key("a", "t1", {"user"});
+  const json body = {{"model", "tiny-llama-spm-Q8_0"}, {"messages", {{{"role", "user"}, {"content", "hi"}}}},
+                     {"max_tokens", 2}, {"temperature", 0}};
+  for (const bool allow_unsigned : {false, true}) {
+    const std::string dir = make_temp_dir();
+    ServerConfig cfg = *default_config();
+    cfg.port = 0;
+    cfg.state_dir = dir;
+    cfg.model.allow_unsigned = allow_unsigned;
+    SimpleAuditSink audit("", 16);
+    ServerParts parts;
+    parts.backend = backend->get();
+    parts.auth = &auth;
+    parts.audit = &audit;
+    parts.clock = &clock;
+    auto s = Server::start(cfg, parts);
+    ASSERT_TRUE(s.has_value()) << s.error().to_string();
+    const HttpResp r = curl_request((*s)->port(), (*s)->ca_file(), "POST", "/v1/chat/completions", body.dump(), {bearer(k)});
+    if (allow_unsigned) {
+      EXPECT_EQ(r.status, 200) << r.body;
+    } else {
+      EXPECT_EQ(r.status, 403) << r.body;
+      EXPECT_THAT(audit.records().back().reasons, ::testing::Contains("model provenance is not verified"));
+    }
+    // Listing models does not depend on provenance.
+    EXPECT_EQ(curl_request((*s)->port(), (*s)->ca_file(), "GET", "/v1/models", "", {bearer(k)}).status, 200);
+    (*s)->stop();
+    std::filesystem::remove_all(dir);
+  }
 }
 
 TEST(PolicyAuthorizerTest, GatewayEnforcesDecisionAndObligation) {

@@ -44,6 +44,7 @@ struct ModelConfig {
   std::string chat_format;
   uint32_t n_ctx = 2048;
   uint32_t threads = 0;
+  bool allow_unsigned = false;  // the policy may admit a model whose signature did not verify
 };
 
 struct SessionConfig {
@@ -74,7 +75,8 @@ struct ServerConfig {
   ModelConfig model;
   SessionConfig sessions;
   uint32_t io_threads = 4;
-  std::string policy_path;  // "" = the built-in deny-by-default role check
+  std::string policy_path;  // "" = the embedded policy/default.rego
+  uint32_t policy_reload_interval_ms = 1000;  // file watcher period; 0 = SIGHUP only
   QuotaConfig quotas;
 };
 
