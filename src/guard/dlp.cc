@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <cmath>
 #include <cstring>
 
@@ -386,37 +387,42 @@ bool iban_compact_valid(std::string_view compact) {
 size_t iban_end(std::string_view text, size_t start, size_t end) {
   const size_t want = iban_length(text.substr(start, 2));
   if (want == 0) return 0;
-  std::string compact;
-  size_t pos = start;
-  while (pos < end && compact.size() < want) {
-    if (text[pos] != ' ') compact.push_back(text[pos]);
+  std::array<char, 34> compact{};  // the longest IBAN has 34 characters
+  size_t n = 0, pos = start;
+  while (pos < end && n < want && n < compact.size()) {
+    if (text[pos] != ' ') compact[n++] = text[pos];
     ++pos;
   }
-  if (compact.size() != want || !iban_compact_valid(compact)) return 0;
+  if (n != want || !iban_compact_valid(std::string_view(compact.data(), n))) return 0;
   return pos;
 }
 }  // namespace
 
 bool iban_valid(std::string_view s) {
-  std::string compact;
+  std::array<char, 34> compact{};
+  size_t n = 0;
   for (const char c : s) {
-    if (c != ' ') compact.push_back(c);
+    if (c == ' ') continue;
+    if (n == compact.size()) return false;  // longer than any IBAN
+    compact[n++] = c;
   }
-  return iban_compact_valid(compact);
+  return iban_compact_valid(std::string_view(compact.data(), n));
 }
 
 bool us_ssn_valid(std::string_view s) {
-  std::string d;
+  std::array<int, 9> d{};
+  size_t n = 0;
   for (const char c : s) {
     if (is_digit(c)) {
-      d.push_back(c);
+      if (n == d.size()) return false;
+      d[n++] = c - '0';
     } else if (c != '-' && c != ' ') {
       return false;
     }
   }
-  if (d.size() != 9) return false;
-  const int area = std::stoi(d.substr(0, 3)), group = std::stoi(d.substr(3, 2)),
-            serial = std::stoi(d.substr(5, 4));
+  if (n != 9) return false;
+  const int area = d[0] * 100 + d[1] * 10 + d[2], group = d[3] * 10 + d[4],
+            serial = d[5] * 1000 + d[6] * 100 + d[7] * 10 + d[8];
   return area != 0 && area != 666 && area < 900 && group != 0 && serial != 0;
 }
 
@@ -531,12 +537,21 @@ double shannon_entropy(std::string_view s) {
 bool is_placeholder(std::string_view v) {
   if (v.empty()) return true;
   if (v[0] == '$' || v[0] == '<' || v[0] == '{' || v[0] == '%' || v[0] == '[') return true;
-  std::string lower(v);
-  for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  for (const char* word : {"your_", "your-", "changeme", "example", "placeholder", "redacted",
-                           "xxxx", "****", "....", "dummy", "secret_here", "<", "os.environ",
-                           "getenv", "process.env", "("}) {
-    if (lower.find(word) != std::string::npos) return true;
+  auto lower = [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c; };
+  // Case-insensitive substring test (the words are lower case); no allocation.
+  auto contains = [&](std::string_view word) {
+    if (word.size() > v.size()) return false;
+    for (size_t i = 0; i + word.size() <= v.size(); ++i) {
+      size_t k = 0;
+      while (k < word.size() && lower(v[i + k]) == word[k]) ++k;
+      if (k == word.size()) return true;
+    }
+    return false;
+  };
+  for (const std::string_view word :
+       {"your_", "your-", "changeme", "example", "placeholder", "redacted", "xxxx", "****", "....",
+        "dummy", "secret_here", "<", "os.environ", "getenv", "process.env", "("}) {
+    if (contains(word)) return true;
   }
   return false;
 }
@@ -545,22 +560,32 @@ bool is_placeholder(std::string_view v) {
 
 struct DlpScanner::Db {
   hs_database_t* db = nullptr;
+  uint64_t generation = 0;  // unique per database ever compiled in this process
   ~Db() { hs_free_database(db); }
 };
 
 namespace {
 
-// One scratch per thread, grown to fit every database this thread has scanned with.
-struct ThreadScratch {
-  hs_scratch_t* scratch = nullptr;
-  ~ThreadScratch() { hs_free_scratch(scratch); }
-};
-thread_local ThreadScratch t_scratch;
+std::atomic<uint64_t> g_db_generation{0};
 
 struct RawMatch {
   uint32_t id;
   size_t from, to;
 };
+
+// Per-thread state reused by every scan, so that a scan of clean text allocates nothing: one
+// Hyperscan scratch grown to fit every database this thread has scanned with, and the match and
+// candidate buffers (cleared, capacity kept; shrunk after an unusually large scan).
+struct ThreadScratch {
+  hs_scratch_t* scratch = nullptr;
+  uint64_t ready_for = 0;  // generation of the database the scratch was last checked against
+  std::vector<RawMatch> raw;
+  std::vector<Candidate> cands;
+  ~ThreadScratch() { hs_free_scratch(scratch); }
+};
+thread_local ThreadScratch t_scratch;
+
+constexpr size_t kKeepBufferEntries = 4096;
 
 int on_match(unsigned int id, unsigned long long from, unsigned long long to, unsigned int,
              void* ctx) {
@@ -587,6 +612,7 @@ Result<std::unique_ptr<DlpScanner>> DlpScanner::create(const DlpLimits& limits) 
   std::unique_ptr<DlpScanner> s(new DlpScanner());
   s->limits_ = limits;
   s->db_ = std::make_unique<Db>();
+  s->db_->generation = g_db_generation.fetch_add(1, std::memory_order_relaxed) + 1;
   hs_compile_error_t* err = nullptr;
   if (hs_compile_multi(exprs.data(), flags.data(), ids.data(), static_cast<unsigned>(exprs.size()),
                        HS_MODE_BLOCK, nullptr, &s->db_->db, &err) != HS_SUCCESS) {
@@ -622,14 +648,22 @@ const DlpScanner& DlpScanner::shared() {
 }
 
 Result<DlpScan> DlpScanner::scan(std::string_view text, bool is_final) const {
-  if (hs_alloc_scratch(db_->db, &t_scratch.scratch) != HS_SUCCESS) {
-    return Status::internal("hyperscan scratch allocation failed");
+  ThreadScratch& ts = t_scratch;
+  // hs_alloc_scratch validates the database and compares sizes on every call; call it only when
+  // this thread scans with another database than last time (it grows the scratch if needed).
+  if (ts.ready_for != db_->generation) {
+    if (hs_alloc_scratch(db_->db, &ts.scratch) != HS_SUCCESS) {
+      return Status::internal("hyperscan scratch allocation failed");
+    }
+    ts.ready_for = db_->generation;
   }
-  std::vector<RawMatch> raw;
+  std::vector<RawMatch>& raw = ts.raw;
+  raw.clear();
+  if (raw.capacity() > kKeepBufferEntries) raw.shrink_to_fit();
   if (!text.empty()) {
     const hs_error_t rc =
         hs_scan(db_->db, text.data(), static_cast<unsigned>(std::min<size_t>(text.size(), UINT_MAX)),
-                0, t_scratch.scratch, &on_match, &raw);
+                0, ts.scratch, &on_match, &raw);
     if (rc != HS_SUCCESS && rc != HS_SCAN_TERMINATED) {
       return Status::internal("hyperscan scan failed with code {}", static_cast<int>(rc));
     }
@@ -641,7 +675,9 @@ Result<DlpScan> DlpScanner::scan(std::string_view text, bool is_final) const {
     return a.to > b.to;
   });
   DlpScan result;
-  std::vector<Candidate> cands;
+  std::vector<Candidate>& cands = ts.cands;
+  cands.clear();
+  if (cands.capacity() > kKeepBufferEntries) cands.shrink_to_fit();
   for (size_t i = 0; i < raw.size();) {
     size_t j = i;
     while (j < raw.size() && raw[j].id == raw[i].id && raw[j].from == raw[i].from) ++j;
@@ -839,6 +875,11 @@ Result<DlpScan> DlpScanner::scan(std::string_view text, bool is_final) const {
     while (j < cands.size() && cands[j].start < group_end) {
       group_end = std::max(group_end, cands[j].end);
       ++j;
+    }
+    if (j == i + 1) {  // the common case: a candidate that overlaps nothing
+      result.findings.push_back({cands[i].type, cands[i].start, cands[i].end});
+      i = j;
+      continue;
     }
     std::vector<Candidate> group(cands.begin() + static_cast<std::ptrdiff_t>(i),
                                  cands.begin() + static_cast<std::ptrdiff_t>(j));

@@ -1,6 +1,7 @@
 #include "guard/redact.h"
 
 #include <algorithm>
+#include <cstring>
 
 #include "core/secure.h"
 
@@ -53,16 +54,23 @@ StreamRedactor::StreamRedactor(const RedactionPolicy& policy, const DlpScanner& 
 
 StreamRedactor::~StreamRedactor() {
   // SECURITY: held-back bytes may be the start of a secret.
-  secure_zero(buf_.data(), buf_.size());
-  secure_zero(ctx_.data(), ctx_.size());
+  secure_zero(data_.data(), data_.size());
 }
 
 Result<std::string> StreamRedactor::push(std::string_view chunk) {
   if (blocked_ || finished_) return std::string();
-  buf_.append(chunk);
+  if (data_.size() + chunk.size() > data_.capacity()) {
+    // Grow by hand so that the old allocation is wiped before it is released.
+    std::string grown;
+    grown.reserve(std::max(data_.capacity() * 2, data_.size() + chunk.size()));
+    grown.append(data_);
+    secure_zero(data_.data(), data_.size());
+    data_ = std::move(grown);
+  }
+  data_.append(chunk);
   // Scan only once a batch beyond the hold-back has arrived (fewer rescans of small chunks; the
   // output is the same whatever the batching).
-  if (buf_.size() <= scanner_.max_window() + kMinEmitBytes) return std::string();
+  if (held_bytes() <= scanner_.max_window() + kMinEmitBytes) return std::string();
   return step(/*is_final=*/false);
 }
 
@@ -74,15 +82,13 @@ Result<std::string> StreamRedactor::finish() {
 }
 
 Result<std::string> StreamRedactor::step(bool is_final) {
-  // Scan the left context plus the held bytes. The context is as long as the longest bounded
-  // match, so every candidate that starts in buf_ sees the same left bytes as in a whole-text
-  // scan; candidates that start in the context ended before buf_ (see the cut rule below).
-  std::string scan_text;
-  scan_text.reserve(ctx_.size() + buf_.size());
-  scan_text.append(ctx_);
-  scan_text.append(buf_);
+  // Scan the left context plus the held bytes (both in data_). The context is as long as the
+  // longest bounded match, so every candidate that starts in the held bytes sees the same left
+  // bytes as in a whole-text scan; candidates that start in the context ended before the held
+  // bytes (see the cut rule below).
+  const std::string_view scan_text = data_;
   ZTSLM_ASSIGN_OR_RETURN(DlpScan scan, scanner_.scan(scan_text, is_final));
-  const size_t c = ctx_.size(), n = scan_text.size();
+  const size_t c = ctx_len_, n = scan_text.size();
   size_t cut = n;
   if (!is_final) {
     // Cut rule: hold back the last max_window() bytes (a bounded match ending later cannot
@@ -107,22 +113,25 @@ Result<std::string> StreamRedactor::step(bool is_final) {
     }
   }
   std::string out;
+  out.reserve(cut - c);
   apply(scan_text, c, cut, scan.findings, policy_, base_ - c, out, findings_, blocked_);
   if (blocked_) {
-    secure_zero(buf_.data(), buf_.size());
-    buf_.clear();
+    secure_zero(data_.data(), data_.size());
+    data_.clear();
+    ctx_len_ = 0;
     return out;
   }
-  // New context: the last `window` bytes before the cut.
+  // Keep the last `window` bytes before the cut as the new context, and the rest; wipe the
+  // bytes that move out of the buffer's live range.
   const size_t keep = std::min(cut, scanner_.max_window());
-  std::string new_ctx = scan_text.substr(cut - keep, keep);
-  secure_zero(ctx_.data(), ctx_.size());
-  ctx_ = std::move(new_ctx);
-  std::string rest = scan_text.substr(cut);
-  secure_zero(buf_.data(), buf_.size());
-  buf_ = std::move(rest);
+  const size_t drop = cut - keep;
+  if (drop > 0) {
+    std::memmove(data_.data(), data_.data() + drop, n - drop);
+    secure_zero(data_.data() + (n - drop), drop);
+    data_.resize(n - drop);
+  }
+  ctx_len_ = keep;
   base_ += cut - c;
-  secure_zero(scan_text.data(), scan_text.size());
   return out;
 }
 

@@ -60,16 +60,18 @@ class StreamRedactor final {
   // Findings so far (offsets into the whole stream), in order.
   const std::vector<DlpFinding>& findings() const { return findings_; }
   // Bytes currently held back.
-  size_t held_bytes() const { return buf_.size(); }
+  size_t held_bytes() const { return data_.size() - ctx_len_; }
 
  private:
   Result<std::string> step(bool is_final);
 
   RedactionPolicy policy_;
   const DlpScanner& scanner_;
-  std::string ctx_;   // last emitted input bytes (left context for the next scan)
-  std::string buf_;   // input bytes not emitted yet
-  size_t base_ = 0;   // stream offset of buf_[0]
+  // The last emitted input bytes (left context for the next scan, the first ctx_len_ bytes)
+  // followed by the input bytes not emitted yet. One buffer, so a scan copies nothing.
+  std::string data_;
+  size_t ctx_len_ = 0;
+  size_t base_ = 0;   // stream offset of data_[ctx_len_]
   bool blocked_ = false;
   bool finished_ = false;
   std::vector<DlpFinding> findings_;
