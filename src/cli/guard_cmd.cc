@@ -229,7 +229,7 @@ int run_train(const TrainArgs& a) {
     if (!f) return fail(Status::internal("cannot write {}", model_path));
   }
   json m;
-  m["format"] = "ztslm injection model v1 (src/guard/injection.h)";
+  m["format"] = "ztslm injection model v3 (src/guard/injection.h)";
   m["model_file"] = "injection.ztim";
   m["model_sha256"] = guard::sha256_hex(
       std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()));
@@ -238,7 +238,10 @@ int run_train(const TrainArgs& a) {
                {"lines", examples->size()}};
   m["line_selection"] =
       "training split = lines whose FNV-1a(id) puts them outside the 30 % test split "
-      "(train.cc in_test_split); categories harmful-request* excluded";
+      "(train.cc in_test_split); categories harmful-request* excluded; each indirect-injection "
+      "line is replaced by its inserted span (the part that differs from the training-split copy "
+      "of the same document sharing the longest prefix and suffix), lines without such a copy "
+      "left out";
   m["licence_filter"] =
       "only MIT, Apache-2.0, BSD, CC-BY-4.0 sources and this project's generator; excluded: "
       "google-deepmind/xquad (CC BY-SA 4.0), leolee99/InjecGuard datasets/wildguard.json "
@@ -252,13 +255,21 @@ int run_train(const TrainArgs& a) {
                  {"test_split", summary.n_test}};
   m["seed"] = a.seed;
   m["hyper_parameters"] = {{"epochs", p.epochs},
-                           {"optimizer", "AdaGrad logistic regression, class-balanced"},
+                           {"optimizer", "AdaGrad logistic regression, class-balanced, each line "
+                                         "weighted (lines of its category)^-category_power"},
+                           {"category_power", p.category_power},
+                           {"feature_flags", p.features},
+                           {"windows", std::to_string(guard::kWindowBytes) + " bytes every " +
+                                           std::to_string(guard::kWindowStride)},
                            {"learning_rate", p.learning_rate},
                            {"l2", p.l2},
                            {"n_buckets", p.n_buckets},
                            {"features", "byte 3..5-grams + word 1..2-grams of the analysis view, "
-                                        "value 1/sqrt(n); one weight per rule; score = max over the view, 768-byte windows and "
-                                        "decoded payloads, floored by precise rules"},
+                                        "value 1/sqrt(n); one weight per rule and per obfuscation "
+                                        "signal (Unicode smuggling kinds, decoded payload "
+                                        "encodings, leetspeak, split words); score = max over "
+                                        "the view, its windows, decoded payloads and the "
+                                        "de-leeted view"},
                            {"threshold_rule", "1 % FPR on 3-fold out-of-fold training benign"}};
   m["threshold"] = model->threshold;
   m["metrics"] = "see docs/guard-injection-eval.md (ztslm guard eval)";
@@ -306,6 +317,23 @@ int run_eval(const EvalArgs& a) {
   return 0;
 }
 
+struct CvArgs {
+  std::string corpus;
+  int folds = 3;
+};
+
+// Cross-validation inside the training split with the training defaults (how the shipped
+// hyper-parameters were chosen; the held-out split is not read).
+int run_cv(const CvArgs& a) {
+  std::string sha;
+  auto examples = read_corpus(a.corpus, &sha);
+  if (!examples.has_value()) return fail(examples.error());
+  auto report = guard::cross_validate_injection(*examples, guard::TrainParams{}, a.folds, nullptr);
+  if (!report.has_value()) return fail(report.error());
+  std::printf("%s", report->c_str());
+  return 0;
+}
+
 }  // namespace
 
 void register_guard_commands(CLI::App& app) {
@@ -337,6 +365,13 @@ void register_guard_commands(CLI::App& app) {
   eval->add_option("--model", e.model, "model file")->capture_default_str();
   eval->add_option("--report", e.report, "also write the markdown report here");
   eval->callback([] { set_exit_code(run_eval(e)); });
+
+  static CvArgs c;
+  CLI::App* cv = g->add_subcommand(
+      "cv", "cross-validate the training defaults inside the training split (test split unread)");
+  cv->add_option("--corpus", c.corpus, "injection-dev.jsonl")->required();
+  cv->add_option("--folds", c.folds, "folds")->capture_default_str();
+  cv->callback([] { set_exit_code(run_cv(c)); });
 }
 
 }  // namespace ztslm::cli

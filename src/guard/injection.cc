@@ -60,8 +60,22 @@ constexpr Rule kRules[] = {
 };
 constexpr size_t kNumRules = std::size(kRules);
 
+constexpr const char* kSignals[] = {
+    "unicode:tag_character", "unicode:bidi_control", "unicode:invisible",
+    "unicode:variation_selector", "unicode:mixed_script", "decoded:base64", "decoded:hex",
+    "decoded:url", "decoded:tag_characters", "decoded:variation_selectors",
+    "obfuscation:leetspeak", "obfuscation:split_words",
+};
+constexpr size_t kNumSignals = std::size(kSignals);
+constexpr size_t kFirstPayloadSignal = 5;
+constexpr size_t kLeetSignal = 10;
+constexpr size_t kSplitSignal = 11;
+
+// The rule database is process-wide and never freed, so a thread sizes its scratch once
+// (hs_alloc_scratch validates the whole database on every call: too slow per scan).
 struct RuleScratch {
   hs_scratch_t* scratch = nullptr;
+  bool ready = false;
   ~RuleScratch() { hs_free_scratch(scratch); }
 };
 thread_local RuleScratch t_rule_scratch;
@@ -95,8 +109,11 @@ class RuleSet {
   // Sets hits[i] = 1 for every rule matching `text`.
   Status match(std::string_view text, std::vector<uint8_t>& hits) const {
     if (text.empty()) return Status();
-    if (hs_alloc_scratch(db_, &t_rule_scratch.scratch) != HS_SUCCESS) {
-      return Status::internal("hyperscan scratch allocation failed");
+    if (!t_rule_scratch.ready) {
+      if (hs_alloc_scratch(db_, &t_rule_scratch.scratch) != HS_SUCCESS) {
+        return Status::internal("hyperscan scratch allocation failed");
+      }
+      t_rule_scratch.ready = true;
     }
     auto on_match = [](unsigned int id, unsigned long long, unsigned long long, unsigned int,
                        void* ctx) -> int {
@@ -191,51 +208,128 @@ std::span<const char* const> injection_rule_names() {
   return names;
 }
 
-FeatureVector extract_features(std::string_view view, uint32_t n_buckets, size_t max_bytes) {
-  FeatureVector f;
-  if (view.size() > max_bytes) view = view.substr(0, max_bytes);
-  f.buckets.reserve(view.size() * 4);
-  // Byte 3..5-grams (the view is space-collapsed and lower case).
-  for (size_t n = 3; n <= 5; ++n) {
-    if (view.size() < n) break;
-    for (size_t i = 0; i + n <= view.size(); ++i) {
-      f.buckets.push_back(mix(fnv1a(view.substr(i, n), n), n_buckets));
+namespace {
+
+bool is_word_byte(unsigned char c) { return std::isalnum(c) || c >= 0x80; }
+
+void add_byte_grams(std::string_view s, size_t lo, size_t hi, uint64_t salt, uint32_t n_buckets,
+                    std::vector<uint32_t>& out) {
+  for (size_t n = lo; n <= hi; ++n) {
+    if (s.size() < n) break;
+    for (size_t i = 0; i + n <= s.size(); ++i) {
+      out.push_back(mix(fnv1a(s.substr(i, n), n + salt), n_buckets));
     }
   }
-  // Words (runs of letters/digits/non-ASCII), unigrams and bigrams.
-  uint64_t prev = 0;
+}
+
+}  // namespace
+
+std::span<const char* const> injection_signal_names() { return kSignals; }
+
+namespace {
+
+// Leetspeak: at least 3 words, and a fifth of all words, are leet words: letters with a
+// look-alike digit (0/1/3/4/5/7) between two letters, or with two such digits ("v1", "7th" and
+// "python3" are not).
+bool looks_leet(std::string_view view) {
+  auto alpha = [](char c) { return std::isalpha(static_cast<unsigned char>(c)) != 0; };
+  auto leet_digit = [](char c) {
+    return c == '0' || c == '1' || c == '3' || c == '4' || c == '5' || c == '7';
+  };
+  size_t words = 0, leet = 0, pos = 0;
+  while (pos < view.size()) {
+    while (pos < view.size() && !std::isalnum(static_cast<unsigned char>(view[pos]))) ++pos;
+    size_t end = pos;
+    while (end < view.size() && std::isalnum(static_cast<unsigned char>(view[end]))) ++end;
+    if (end == pos) break;
+    size_t letters = 0, digits = 0;
+    bool inner = false;
+    for (size_t i = pos; i < end; ++i) {
+      letters += alpha(view[i]) ? 1 : 0;
+      if (!leet_digit(view[i])) continue;
+      ++digits;
+      inner |= i > pos && i + 1 < end && alpha(view[i - 1]) && alpha(view[i + 1]);
+    }
+    ++words;
+    leet += letters > 0 && (inner || digits >= 2) ? 1 : 0;
+    pos = end;
+  }
+  return leet >= 3 && leet * 5 >= words;
+}
+
+// Words split over lines: at least 6 non-empty lines, 60 % of them 1..4 bytes long.
+bool looks_split(std::string_view text) {
+  size_t lines = 0, short_lines = 0, pos = 0;
+  while (pos <= text.size()) {
+    size_t end = text.find('\n', pos);
+    if (end == std::string_view::npos) end = text.size();
+    size_t n = end - pos;
+    if (n > 0 && text[end - 1] == '\r') --n;
+    if (n > 0) {
+      ++lines;
+      short_lines += n <= 4 ? 1 : 0;
+    }
+    pos = end + 1;
+  }
+  return lines >= 6 && short_lines * 5 >= lines * 3;
+}
+
+}  // namespace
+
+FeatureVector extract_features(std::string_view view, uint32_t n_buckets, uint32_t features,
+                               size_t max_bytes) {
+  FeatureVector f;
+  if (view.size() > max_bytes) view = view.substr(0, max_bytes);
+  const bool squeezed = (features & kFeatureSqueezed) != 0;
+  f.buckets.reserve(view.size() * (squeezed ? 6 : 4));
+  // Byte 3..5-grams (the view is space-collapsed and lower case).
+  add_byte_grams(view, 3, 5, 0, n_buckets, f.buckets);
+  // Words (runs of letters/digits/non-ASCII), unigrams, bigrams and (optionally) trigrams.
+  uint64_t prev = 0, prev2 = 0;
   size_t pos = 0;
   while (pos < view.size()) {
-    while (pos < view.size() && !(std::isalnum(static_cast<unsigned char>(view[pos])) ||
-                                  static_cast<unsigned char>(view[pos]) >= 0x80)) {
-      ++pos;
-    }
+    while (pos < view.size() && !is_word_byte(static_cast<unsigned char>(view[pos]))) ++pos;
     size_t end = pos;
-    while (end < view.size() && (std::isalnum(static_cast<unsigned char>(view[end])) ||
-                                 static_cast<unsigned char>(view[end]) >= 0x80)) {
-      ++end;
-    }
+    while (end < view.size() && is_word_byte(static_cast<unsigned char>(view[end]))) ++end;
     if (end == pos) break;
     const uint64_t h = fnv1a(view.substr(pos, end - pos), 0x77);
     f.buckets.push_back(mix(h, n_buckets));
     if (prev != 0) f.buckets.push_back(mix(prev * 31 + h, n_buckets));
+    if ((features & kFeatureWordTrigrams) != 0 && prev2 != 0) {
+      f.buckets.push_back(mix((prev2 * 31 + prev) * 37 + h + 0x3A3A, n_buckets));
+    }
+    prev2 = prev;
     prev = h;
     pos = end;
+  }
+  if (squeezed) {
+    // Words split by spaces, newlines or punctuation ("ign ore", "i-g-n-o-r-e") join up again.
+    std::string sq;
+    sq.reserve(view.size());
+    for (const char c : view) {
+      if (is_word_byte(static_cast<unsigned char>(c))) sq.push_back(c);
+    }
+    add_byte_grams(sq, 4, 5, 0x5100, n_buckets, f.buckets);
+  }
+  if ((features & kFeatureBinary) != 0) {
+    std::sort(f.buckets.begin(), f.buckets.end());
+    f.buckets.erase(std::unique(f.buckets.begin(), f.buckets.end()), f.buckets.end());
   }
   f.value = f.buckets.empty() ? 0.0f : static_cast<float>(1.0 / std::sqrt(static_cast<double>(f.buckets.size())));
   return f;
 }
 
-std::vector<FeatureVector> view_features(std::string_view view, uint32_t n_buckets) {
+std::vector<FeatureVector> view_features(std::string_view view, uint32_t n_buckets,
+                                         uint32_t features) {
   std::vector<FeatureVector> out;
-  out.push_back(extract_features(view, n_buckets));
+  out.push_back(extract_features(view, n_buckets, features));
   if (view.size() <= kWindowBytes + kWindowStride / 2) return out;
   for (size_t start = 0; start < view.size() && out.size() <= kMaxWindows; start += kWindowStride) {
     size_t s0 = start;
     while (s0 > 0 && (static_cast<unsigned char>(view[s0]) & 0xC0) == 0x80) --s0;
     size_t e = std::min(view.size(), s0 + kWindowBytes);
     while (e < view.size() && (static_cast<unsigned char>(view[e]) & 0xC0) == 0x80) --e;
-    out.push_back(extract_features(view.substr(s0, e - s0), n_buckets));
+    out.push_back(extract_features(view.substr(s0, e - s0), n_buckets, features));
     if (e == view.size()) break;
   }
   return out;
@@ -263,17 +357,23 @@ double InjectionModel::floor(std::span<const uint8_t> rule_hits) const {
 std::vector<std::byte> InjectionModel::serialize() const {
   ByteWriter w;
   w.put_string("ZTIM");
-  w.put_u32_le(2);
+  w.put_u32_le(3);
   w.put_u32_le(n_buckets);
   w.put_u32_le(static_cast<uint32_t>(rule_weights.size()));
+  w.put_u32_le(features);
   w.put_f32_le(bias);
   w.put_f32_le(threshold);
   float max_abs = 0.0f;
-  for (const float v : weights) max_abs = std::max(max_abs, std::fabs(v));
-  const float scale = max_abs > 0.0f ? max_abs / 32767.0f : 1.0f;
+  for (const float v : weights) {
+    if (std::isfinite(v)) max_abs = std::max(max_abs, std::fabs(v));
+  }
+  float scale = max_abs > 0.0f ? max_abs / 32767.0f : 1.0f;
+  if (!(scale > 0.0f)) scale = 1.0f;  // subnormal weights underflow: they quantise to 0
   w.put_f32_le(scale);
   for (const float v : weights) {
-    w.put_i16_le(static_cast<int16_t>(std::lround(v / scale)));
+    // Non-finite weights (never produced by training) are clamped, so the file stays valid.
+    const float q = std::isnan(v) ? 0.0f : std::clamp(v / scale, -32767.0f, 32767.0f);
+    w.put_i16_le(static_cast<int16_t>(std::lround(q)));
   }
   for (const float v : rule_weights) w.put_f32_le(v);
   for (size_t i = 0; i < rule_weights.size(); ++i) {
@@ -291,12 +391,16 @@ Result<InjectionModel> InjectionModel::parse(std::span<const std::byte> bytes) {
   if (!r.read_bytes(4, &magic) || std::memcmp(magic.data(), "ZTIM", 4) != 0) {
     return Status::malformed("injection model: bad magic");
   }
-  if (!r.read_u32_le(&version) || version != 2) {
+  if (!r.read_u32_le(&version) || (version != 2 && version != 3)) {
     return Status::malformed("injection model: unsupported version");
   }
-  if (!r.read_u32_le(&n_buckets) || !r.read_u32_le(&n_rules) || !r.read_f32_le(&m.bias) ||
+  if (!r.read_u32_le(&n_buckets) || !r.read_u32_le(&n_rules) ||
+      (version >= 3 && !r.read_u32_le(&m.features)) || !r.read_f32_le(&m.bias) ||
       !r.read_f32_le(&m.threshold) || !r.read_f32_le(&scale)) {
     return Status::malformed("injection model: truncated header");
+  }
+  if ((m.features & ~kKnownFeatures) != 0) {
+    return Status::malformed("injection model: unknown feature flags {:#x}", m.features);
   }
   if (n_buckets == 0 || (n_buckets & (n_buckets - 1)) != 0) {
     return Status::malformed("injection model: bucket count {} is not a power of two", n_buckets);
@@ -308,8 +412,10 @@ Result<InjectionModel> InjectionModel::parse(std::span<const std::byte> bytes) {
   if (n_rules > 4096) {
     return Status::resource_exhausted("injection model: rule count {} exceeds limit 4096", n_rules);
   }
-  if (!std::isfinite(m.bias) || !std::isfinite(m.threshold) || !std::isfinite(scale) ||
-      m.threshold < 0.0f || m.threshold > 1.0f) {
+  // The scale must keep every dequantised weight finite (|q| <= 32768); serialize() writes a
+  // positive one.
+  if (!std::isfinite(m.bias) || !std::isfinite(m.threshold) || !(scale > 0.0f) ||
+      !std::isfinite(scale * 32768.0f) || m.threshold < 0.0f || m.threshold > 1.0f) {
     return Status::malformed("injection model: non-finite or out-of-range header value");
   }
   if (r.size() != static_cast<size_t>(n_buckets) * 2 + static_cast<size_t>(n_rules) * 8) {
@@ -341,20 +447,24 @@ Result<InjectionModel> InjectionModel::parse(std::span<const std::byte> bytes) {
 Result<AnalysedText> analyse_for_training(std::string_view text) {
   const std::string valid = valid_copy(text);
   AnalysedText a;
-  a.rule_hits.assign(kNumRules, 0);
+  a.rule_hits.assign(kNumRules + kNumSignals, 0);
   ZTSLM_ASSIGN_OR_RETURN(a.view, analysis_view(valid));
   auto report = check_input(valid);
   if (report.has_value()) {
     for (size_t k = 0; k < 5; ++k) {
       const auto kind = static_cast<UnicodeKind>(k);
-      if (report->count(kind) > 0) a.smuggling.emplace_back(unicode_kind_name(kind));
+      if (report->count(kind) > 0) {
+        a.smuggling.emplace_back(unicode_kind_name(kind));
+        a.rule_hits[kNumRules + k] = 1;
+      }
     }
   }
   const RuleSet& rules = RuleSet::shared();
   ZTSLM_TRY(rules.match(a.view, a.rule_hits));
   ZTSLM_TRY(rules.match(rot13(a.view), a.rule_hits));
   ZTSLM_TRY(rules.match(reverse_codepoints(a.view), a.rule_hits));
-  ZTSLM_TRY(rules.match(deleet(a.view), a.rule_hits));
+  std::string leet = deleet(a.view);
+  ZTSLM_TRY(rules.match(leet, a.rule_hits));
   DecodeLimits dl;
   dl.include_rot13 = false;  // matched above on the view
   for (DecodedView& d : decode_payloads(valid, dl)) {
@@ -362,9 +472,20 @@ Result<AnalysedText> analyse_for_training(std::string_view text) {
     auto v = analysis_view(payload);
     if (!v.has_value() || v->empty()) continue;
     ZTSLM_TRY(rules.match(*v, a.rule_hits));
+    const size_t enc = static_cast<size_t>(d.encoding);
+    // Encoding order: base64, hex, url, rot13 (not decoded here), tag, variation selector.
+    const size_t signal = enc < 3 ? enc : enc - 1;
+    if (d.encoding != Encoding::kRot13 && signal < 5) a.rule_hits[kNumRules + kFirstPayloadSignal + signal] = 1;
     a.payload_kinds.emplace_back(encoding_name(d.encoding));
     a.payload_views.push_back(std::move(v).value());
   }
+  // A recognised leetspeak text is also scored de-leeted.
+  if (looks_leet(a.view)) {
+    a.rule_hits[kNumRules + kLeetSignal] = 1;
+    a.payload_kinds.emplace_back("leetspeak");
+    a.payload_views.push_back(std::move(leet));
+  }
+  if (looks_split(valid)) a.rule_hits[kNumRules + kSplitSignal] = 1;
   return a;
 }
 
@@ -373,11 +494,15 @@ struct InjectionDetector::Rules {};
 InjectionDetector::~InjectionDetector() = default;
 
 Result<std::unique_ptr<InjectionDetector>> InjectionDetector::create(InjectionModel model) {
-  if (model.rule_weights.size() != kNumRules) {
-    return Status::invalid_argument("injection model has {} rule weights, the rule table {}",
-                                    model.rule_weights.size(), kNumRules);
+  if (model.rule_weights.size() == kNumRules) {
+    model.rule_weights.resize(kNumRules + kNumSignals, 0.0f);  // a model without signals
   }
-  if (model.rule_floors.size() != kNumRules) model.rule_floors.assign(kNumRules, 0.0f);
+  if (model.rule_weights.size() != kNumRules + kNumSignals) {
+    return Status::invalid_argument(
+        "injection model has {} rule weights, the rule table {} (+{} signals)",
+        model.rule_weights.size(), kNumRules, kNumSignals);
+  }
+  model.rule_floors.resize(kNumRules + kNumSignals, 0.0f);
   if (model.weights.size() != model.n_buckets) {
     return Status::invalid_argument("injection model weight count does not match buckets");
   }
@@ -392,16 +517,28 @@ Result<AnalysedText> InjectionDetector::analyse(std::string_view text) const {
 }
 
 double InjectionDetector::probability(const AnalysedText& a) const {
-  double best = -1e300;
-  for (const FeatureVector& f : view_features(a.view, model_.n_buckets)) {
-    best = std::max(best, model_.logit(f, a.rule_hits));
+  return probability(a, nullptr);
+}
+
+double InjectionDetector::probability(const AnalysedText& a, double* model_only) const {
+  // The rules add the same amount to every candidate's logit.
+  double rules = 0.0;
+  for (size_t i = 0; i < a.rule_hits.size() && i < model_.rule_weights.size(); ++i) {
+    if (a.rule_hits[i]) rules += model_.rule_weights[i];
   }
+  const std::vector<uint8_t> no_rules;
+  double best_view = -1e300;
+  for (const FeatureVector& f : view_features(a.view, model_.n_buckets, model_.features)) {
+    best_view = std::max(best_view, model_.logit(f, no_rules));
+  }
+  double best = best_view;
   for (const std::string& v : a.payload_views) {
-    for (const FeatureVector& f : view_features(v, model_.n_buckets)) {
-      best = std::max(best, model_.logit(f, a.rule_hits));
+    for (const FeatureVector& f : view_features(v, model_.n_buckets, model_.features)) {
+      best = std::max(best, model_.logit(f, no_rules));
     }
   }
-  return std::max(sigmoid(best), model_.floor(a.rule_hits));
+  if (model_only != nullptr) *model_only = sigmoid(best_view);
+  return std::max(sigmoid(best + rules), model_.floor(a.rule_hits));
 }
 
 Result<InjectionResult> InjectionDetector::score(std::string_view text, PartSource source) const {
@@ -413,17 +550,14 @@ Result<InjectionResult> InjectionDetector::score(std::string_view text, PartSour
   }
   ZTSLM_ASSIGN_OR_RETURN(AnalysedText a, analyse(text));
   InjectionResult r;
-  r.score = probability(a);
+  double model_only = 0.0;
+  r.score = probability(a, &model_only);
   r.is_attack = r.score >= model_.threshold;
   for (size_t i = 0; i < kNumRules; ++i) {
     if (a.rule_hits[i]) r.reasons.emplace_back(kRules[i].name);
   }
-  const std::vector<uint8_t> no_rules(kNumRules, 0);
-  double model_only = -1e300;
-  for (const FeatureVector& f : view_features(a.view, model_.n_buckets)) {
-    model_only = std::max(model_only, model_.logit(f, no_rules));
-  }
-  if (sigmoid(model_only) >= model_.threshold) r.reasons.emplace_back("model");
+  if (model_only >= model_.threshold) r.reasons.emplace_back("model");
+  if (a.rule_hits[kNumRules + kSplitSignal]) r.reasons.emplace_back(kSignals[kSplitSignal]);
   for (const std::string& k : a.payload_kinds) r.reasons.push_back("decoded:" + k);
   for (const std::string& k : a.smuggling) r.reasons.push_back("unicode:" + k);
   return r;

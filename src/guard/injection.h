@@ -11,10 +11,11 @@
 // A rule that was precise on the training data also sets a floor under the score: the
 // smoothed fraction of its training hits that were attacks, (attacks + 1) / (hits + 2).
 //
-// Model file (little-endian): "ZTIM" | u32 version=2 | u32 n_buckets (power of two, <= 2^22)
-// | u32 n_rules | f32 bias | f32 threshold | f32 scale | i16 weights[n_buckets] (times scale)
-// | f32 rule_weights[n_rules] | f32 rule_floors[n_rules]. The manifest next to it (JSON) names
-// the training data.
+// Model file (little-endian): "ZTIM" | u32 version=3 | u32 n_buckets (power of two, <= 2^22)
+// | u32 n_rules | u32 feature_flags (version 3 only; only known bits) | f32 bias | f32 threshold
+// | f32 scale | i16 weights[n_buckets] (times scale) | f32 rule_weights[n_rules]
+// | f32 rule_floors[n_rules]. Version 2 files (no feature_flags: flags 0) are still read. The
+// manifest next to it (JSON) names the training data.
 #pragma once
 
 #include <cstddef>
@@ -34,6 +35,10 @@ enum class PartSource : uint8_t { kUser, kSystem, kTool, kDocument };
 
 // The curated rules (name of each rule, index = rule id).
 std::span<const char* const> injection_rule_names();
+// Obfuscation signals that the model weighs like rules (after the rules in a model's rule
+// weights): each Unicode smuggling kind present, each payload encoding decoded, leetspeak
+// (several words mixing letters with look-alike digits) and words split over many short lines.
+std::span<const char* const> injection_signal_names();
 
 // Hashed sparse features of one view: bucket indices (repeats allowed) and the common value
 // 1/sqrt(n) of each occurrence.
@@ -42,25 +47,37 @@ struct FeatureVector {
   float value = 0.0f;
 };
 
+// Feature-set bits of a model (stored in the file). 0 is the version 2 set: byte 3..5-grams
+// and word 1..2-grams of the view, every occurrence counted.
+inline constexpr uint32_t kFeatureWordTrigrams = 1u << 0;  // word 3-grams too
+inline constexpr uint32_t kFeatureBinary = 1u << 1;        // each distinct feature counts once
+inline constexpr uint32_t kFeatureSqueezed = 1u << 2;  // byte 4..5-grams of the view without
+                                                       // spaces and punctuation (split words)
+inline constexpr uint32_t kKnownFeatures = (1u << 3) - 1;
+
 // Features of analysis-view text `view` into `n_buckets` (a power of two). At most
 // `max_bytes` of the view are read.
-FeatureVector extract_features(std::string_view view, uint32_t n_buckets,
+FeatureVector extract_features(std::string_view view, uint32_t n_buckets, uint32_t features = 0,
                                size_t max_bytes = 64u << 10);
 
 // Long views are also scored in windows, so that a short instruction inside a long document is
 // not diluted: windows of kWindowBytes every kWindowStride bytes (cut at UTF-8 boundaries).
-inline constexpr size_t kWindowBytes = 768;
-inline constexpr size_t kWindowStride = 384;
+inline constexpr size_t kWindowBytes = 512;
+inline constexpr size_t kWindowStride = 256;
 inline constexpr size_t kMaxWindows = 64;
 // The features of the whole view followed by those of each window (one entry for short views).
-std::vector<FeatureVector> view_features(std::string_view view, uint32_t n_buckets);
+std::vector<FeatureVector> view_features(std::string_view view, uint32_t n_buckets,
+                                         uint32_t features = 0);
 
 struct InjectionModel {
   uint32_t n_buckets = 1u << 18;
+  uint32_t features = 0;  // kFeature* bits
   float bias = 0.0f;
   float threshold = 0.5f;
   std::vector<float> weights;       // [n_buckets]
-  std::vector<float> rule_weights;  // [n_rules]
+  // [n_rules]: the rules, then (optionally) the signals. A model with weights for the rules
+  // only gives the signals weight 0.
+  std::vector<float> rule_weights;
   std::vector<float> rule_floors;   // [n_rules], in [0, 1]
 
   // Linear score (logit) of one view's features plus rule hits.
@@ -90,7 +107,7 @@ struct AnalysedText {
   std::string view;                          // the analysis view
   std::vector<std::string> payload_views;    // analysis views of decoded payloads
   std::vector<std::string> payload_kinds;    // encoding name of each payload view
-  std::vector<uint8_t> rule_hits;            // [n_rules], 1 when the rule fired on any view
+  std::vector<uint8_t> rule_hits;            // [rules + signals], 1 when it fired on any view
   std::vector<std::string> smuggling;        // unicode finding kinds present
 };
 
@@ -111,6 +128,9 @@ class InjectionDetector final {
   Result<InjectionResult> score(std::string_view text, PartSource source = PartSource::kUser) const;
   // Probability for an already analysed text (the trainer's evaluation path).
   double probability(const AnalysedText& a) const;
+  // The same, and the probability of the learned part alone on the analysis view (rules left
+  // out) in `*model_only` when not null.
+  double probability(const AnalysedText& a, double* model_only) const;
 
   const InjectionModel& model() const { return model_; }
 

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <ctime>
 #include <iterator>
 #include <map>
 #include <set>
@@ -67,6 +68,7 @@ struct Prepared {
   std::vector<FeatureVector> windows;  // long texts: the window features (scoring only)
   std::vector<uint8_t> rules;
   float y = 0.0f;
+  std::string category;
 };
 
 double sigmoid(double z) { return 1.0 / (1.0 + std::exp(-z)); }
@@ -75,17 +77,26 @@ InjectionModel fit(const std::vector<const Prepared*>& data, const TrainParams& 
   InjectionModel m;
   m.n_buckets = p.n_buckets;
   m.weights.assign(p.n_buckets, 0.0f);
-  const size_t n_rules = injection_rule_names().size();
+  const size_t n_rules = injection_rule_names().size() + injection_signal_names().size();
   m.rule_weights.assign(n_rules, 0.0f);
   std::vector<float> g2(p.n_buckets, 0.0f), g2_rules(n_rules, 0.0f);
   float g2_bias = 0.0f;
-  // Balance the classes: each class contributes half of the loss.
-  size_t n_pos = 0;
-  for (const Prepared* e : data) n_pos += e->y > 0.5f ? 1 : 0;
-  const double w_pos = n_pos ? 0.5 * static_cast<double>(data.size()) / static_cast<double>(n_pos) : 1.0;
-  const double w_neg = data.size() > n_pos
-                           ? 0.5 * static_cast<double>(data.size()) / static_cast<double>(data.size() - n_pos)
-                           : 1.0;
+  // Balance the classes: each class contributes half of the loss; inside a class, a category
+  // of c lines weighs c^-category_power per line.
+  std::map<std::string, size_t> cat_lines;
+  for (const Prepared* e : data) ++cat_lines[e->category];
+  std::vector<double> weight(data.size(), 1.0);
+  double sum_pos = 0.0, sum_neg = 0.0;
+  for (size_t i = 0; i < data.size(); ++i) {
+    weight[i] = std::pow(static_cast<double>(cat_lines[data[i]->category]), -p.category_power);
+    if (data[i]->category.rfind("indirect-", 0) == 0) weight[i] *= p.indirect_weight;
+    (data[i]->y > 0.5f ? sum_pos : sum_neg) += weight[i];
+  }
+  for (size_t i = 0; i < data.size(); ++i) {
+    const double class_sum = data[i]->y > 0.5f ? sum_pos : sum_neg;
+    weight[i] *= class_sum > 0.0 ? 0.5 * static_cast<double>(data.size()) / class_sum : 1.0;
+    if (data[i]->category.rfind("benign-document", 0) == 0) weight[i] *= p.benign_document_weight;
+  }
   // Floors: smoothed attack fraction of each rule's hits.
   m.rule_floors.assign(n_rules, 0.0f);
   for (size_t r = 0; r < n_rules; ++r) {
@@ -109,10 +120,24 @@ InjectionModel fit(const std::vector<const Prepared*>& data, const TrainParams& 
     for (size_t i = order.size(); i > 1; --i) std::swap(order[i - 1], order[rng.below(i)]);
     for (const size_t idx : order) {
       const Prepared& e = *data[idx];
-      const double prob = sigmoid(m.logit(e.f, e.rules));
-      const float g = static_cast<float>((prob - e.y) * (e.y > 0.5f ? w_pos : w_neg));
-      const float gv = g * e.f.value;
-      for (const uint32_t b : e.f.buckets) {
+      // Multiple-instance step: the candidate the detector would score (the best of the view,
+      // its windows and payload views) takes the gradient; benign lines (and attacks without
+      // candidates) train on the whole view.
+      const FeatureVector* x = &e.f;
+      if (p.multiple_instance && epoch > 0) {
+        double best = m.logit(e.f, {});
+        for (const FeatureVector& w : e.windows) {
+          const double z = m.logit(w, {});
+          if (z > best) {
+            best = z;
+            x = &w;
+          }
+        }
+      }
+      const double prob = sigmoid(m.logit(*x, e.rules));
+      const float g = static_cast<float>((prob - e.y) * weight[idx]);
+      const float gv = g * x->value;
+      for (const uint32_t b : x->buckets) {
         const float grad = gv + static_cast<float>(p.l2) * m.weights[b];
         g2[b] += grad * grad;
         m.weights[b] -= lr * grad / (std::sqrt(g2[b]) + kEps);
@@ -182,6 +207,78 @@ bool in_goal_group(std::string_view category) {
 
 bool in_test_split(std::string_view id) { return (hash64(id) >> 11) % 10 < 3; }
 
+namespace {
+
+Result<Prepared> prepare(const Example& e, const TrainParams& params) {
+  ZTSLM_ASSIGN_OR_RETURN(AnalysedText a, analyse_for_training(e.text));
+  Prepared p;
+  std::vector<FeatureVector> views = view_features(a.view, params.n_buckets, params.features);
+  p.f = std::move(views[0]);
+  p.windows.assign(std::make_move_iterator(views.begin() + 1), std::make_move_iterator(views.end()));
+  // Decoded payloads are scoring candidates too, as in the detector.
+  for (const std::string& v : a.payload_views) {
+    for (FeatureVector& f : view_features(v, params.n_buckets, params.features)) {
+      p.windows.push_back(std::move(f));
+    }
+  }
+  p.rules = std::move(a.rule_hits);
+  p.y = e.is_attack ? 1.0f : 0.0f;
+  p.category = e.category;
+  return p;
+}
+
+bool trainable(const Example& e) {
+  return !is_harmful_category(e.category) && licence_allows_training(e.source);
+}
+
+bool is_indirect(std::string_view category) { return category.substr(0, 9) == "indirect-"; }
+bool is_document(std::string_view category) {
+  return is_indirect(category) || category.substr(0, 15) == "benign-document";
+}
+
+// The training-split examples, with each indirect-injection line replaced by its inserted span
+// (params.indirect_spans; see train.h). Only training-split texts are compared.
+std::vector<Example> training_view(const std::vector<Example>& examples, const TrainParams& params) {
+  std::vector<Example> out;
+  std::vector<const Example*> docs;
+  for (const Example& e : examples) {
+    if (!in_test_split(e.id) && is_document(e.category)) docs.push_back(&e);
+  }
+  for (const Example& e : examples) {
+    if (in_test_split(e.id)) continue;
+    if (!params.indirect_spans || !is_indirect(e.category) || !e.is_attack) {
+      out.push_back(e);
+      continue;
+    }
+    const std::string_view a = e.text;
+    size_t best = 0, best_p = 0, best_s = 0;
+    for (const Example* d : docs) {
+      if (d == &e) continue;
+      const std::string_view b = d->text;
+      size_t p = 0;
+      while (p < a.size() && p < b.size() && a[p] == b[p]) ++p;
+      size_t s = 0;
+      while (s < a.size() - p && s < b.size() && a[a.size() - 1 - s] == b[b.size() - 1 - s]) ++s;
+      if (p + s > best) {
+        best = p + s;
+        best_p = p;
+        best_s = s;
+      }
+    }
+    if (best * 2 < a.size()) continue;  // no twin: left out
+    size_t from = best_p, to = a.size() - best_s;
+    while (from > 0 && (static_cast<unsigned char>(a[from]) & 0xC0) == 0x80) --from;
+    while (to < a.size() && (static_cast<unsigned char>(a[to]) & 0xC0) == 0x80) ++to;
+    if (to <= from + 8) continue;
+    Example span = e;
+    span.text = std::string(a.substr(from, to - from));
+    out.push_back(std::move(span));
+  }
+  return out;
+}
+
+}  // namespace
+
 Result<InjectionModel> train_injection_model(const std::vector<Example>& examples,
                                              const TrainParams& params, TrainSummary* summary) {
   if (params.n_buckets == 0 || (params.n_buckets & (params.n_buckets - 1)) != 0 ||
@@ -193,11 +290,8 @@ Result<InjectionModel> train_injection_model(const std::vector<Example>& example
   TrainSummary& s = summary ? *summary : local;
   std::vector<Prepared> prepared;
   std::set<std::string> sources;
-  for (const Example& e : examples) {
-    if (in_test_split(e.id)) {
-      ++s.n_test;
-      continue;
-    }
+  for (const Example& e : examples) s.n_test += in_test_split(e.id) ? 1 : 0;
+  for (const Example& e : training_view(examples, params)) {
     if (is_harmful_category(e.category)) {
       ++s.n_excluded_harmful;
       continue;
@@ -206,13 +300,7 @@ Result<InjectionModel> train_injection_model(const std::vector<Example>& example
       ++s.n_excluded_licence;
       continue;
     }
-    ZTSLM_ASSIGN_OR_RETURN(AnalysedText a, analyse_for_training(e.text));
-    Prepared p;
-    std::vector<FeatureVector> views = view_features(a.view, params.n_buckets);
-    p.f = std::move(views[0]);
-    p.windows.assign(std::make_move_iterator(views.begin() + 1), std::make_move_iterator(views.end()));
-    p.rules = std::move(a.rule_hits);
-    p.y = e.is_attack ? 1.0f : 0.0f;
+    ZTSLM_ASSIGN_OR_RETURN(Prepared p, prepare(e, params));
     prepared.push_back(std::move(p));
     s.n_train_attack += e.is_attack ? 1 : 0;
     const std::string_view src = e.source;
@@ -238,8 +326,81 @@ Result<InjectionModel> train_injection_model(const std::vector<Example>& example
   std::vector<const Prepared*> all;
   for (const Prepared& p : prepared) all.push_back(&p);
   InjectionModel model = fit(all, params, params.seed);
+  model.features = params.features;
   model.threshold = static_cast<float>(std::clamp(threshold_at_fpr(oof_neg, params.target_fpr), 0.05, 0.99));
   return model;
+}
+
+Result<std::string> cross_validate_injection(const std::vector<Example>& examples,
+                                             const TrainParams& params, int folds,
+                                             double* goal_tpr) {
+  folds = std::max(2, folds);
+  std::vector<Prepared> prepared;
+  std::vector<int> fold_of;
+  std::vector<bool> trained;
+  std::vector<std::string> variant;  // generator transform of obfuscated lines
+  const std::vector<Example> train_split = training_view(examples, params);
+  // Out-of-fold scores are for the original lines; the model trains on training_view's lines.
+  std::map<std::string, const Example*> replaced;
+  for (const Example& e : train_split) replaced[e.id] = &e;
+  std::vector<Prepared> fit_version;  // the line as trained on, when it differs
+  std::vector<size_t> fit_index;      // index into fit_version, or SIZE_MAX
+  for (const Example& e : examples) {
+    if (in_test_split(e.id)) continue;
+    const size_t hash = e.source.find("#obfuscate-");
+    variant.push_back(hash == std::string::npos
+                          ? std::string()
+                          : e.source.substr(hash + 11, e.source.find('<', hash) - hash - 11));
+    ZTSLM_ASSIGN_OR_RETURN(Prepared p, prepare(e, params));
+    prepared.push_back(std::move(p));
+    fold_of.push_back(static_cast<int>((hash64(e.id + "#cv") >> 7) % static_cast<uint64_t>(folds)));
+    const auto it = replaced.find(e.id);
+    trained.push_back(trainable(e) && it != replaced.end());
+    fit_index.push_back(SIZE_MAX);
+    if (it != replaced.end() && it->second->text != e.text) {
+      ZTSLM_ASSIGN_OR_RETURN(Prepared span, prepare(*it->second, params));
+      fit_index.back() = fit_version.size();
+      fit_version.push_back(std::move(span));
+    }
+  }
+  std::vector<double> oof(prepared.size(), 0.0);
+  for (int k = 0; k < folds; ++k) {
+    std::vector<const Prepared*> fit_set;
+    for (size_t i = 0; i < prepared.size(); ++i) {
+      if (!trained[i] || fold_of[i] == k) continue;
+      fit_set.push_back(fit_index[i] == SIZE_MAX ? &prepared[i] : &fit_version[fit_index[i]]);
+    }
+    const InjectionModel m = fit(fit_set, params, params.seed + static_cast<uint64_t>(k) + 1);
+    for (size_t i = 0; i < prepared.size(); ++i) {
+      if (fold_of[i] == k) oof[i] = model_probability(m, prepared[i]);
+    }
+  }
+  std::vector<double> neg, goal, broad;
+  std::map<std::string, std::vector<double>> by_cat;
+  for (size_t i = 0; i < prepared.size(); ++i) {
+    const Prepared& p = prepared[i];
+    by_cat[p.category].push_back(oof[i]);
+    if (!variant[i].empty()) by_cat[p.category + " / " + variant[i]].push_back(oof[i]);
+    if (p.y < 0.5f) {
+      neg.push_back(oof[i]);
+    } else if (!is_harmful_category(p.category)) {
+      broad.push_back(oof[i]);
+      if (in_goal_group(p.category)) goal.push_back(oof[i]);
+    }
+  }
+  const double t = threshold_at_fpr(neg, 0.01);
+  auto frac_at = [t](const std::vector<double>& v) {
+    size_t n = 0;
+    for (const double x : v) n += x >= t ? 1 : 0;
+    return v.empty() ? 0.0 : static_cast<double>(n) / static_cast<double>(v.size());
+  };
+  if (goal_tpr != nullptr) *goal_tpr = frac_at(goal);
+  std::string out = "cross-validation (" + std::to_string(folds) + " folds inside the training split): goal " +
+                    pct(frac_at(goal)) + " (" + std::to_string(goal.size()) + " lines), broad " +
+                    pct(frac_at(broad)) + ", AUC goal " + num(roc_auc(goal, neg)) + ", threshold " +
+                    num(t, 4) + "\n";
+  for (const auto& [cat, v] : by_cat) out += "  " + cat + " " + std::to_string(v.size()) + " " + pct(frac_at(v)) + "\n";
+  return out;
 }
 
 double roc_auc(const std::vector<double>& pos, const std::vector<double>& neg) {
@@ -365,22 +526,38 @@ Result<std::string> evaluate_injection(const InjectionDetector& detector,
     }
     if (prompts.size() >= 300) break;
   }
-  std::vector<double> us;
+  // Thread CPU time (what the goal measures: one core) and wall-clock time (includes waiting
+  // for a core on a busy host).
+  auto thread_cpu_us = [] {
+    timespec ts{};
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return static_cast<double>(ts.tv_sec) * 1e6 + static_cast<double>(ts.tv_nsec) / 1e3;
+  };
+  std::vector<double> cpu, wall;
   for (int rep = 0; rep < 3; ++rep) {
     for (const std::string& p : prompts) {
-      const auto t0 = std::chrono::steady_clock::now();
+      const auto w0 = std::chrono::steady_clock::now();
+      const double c0 = thread_cpu_us();
       auto r = detector.score(p);
-      const auto t1c = std::chrono::steady_clock::now();
+      const double c1 = thread_cpu_us();
+      const auto w1 = std::chrono::steady_clock::now();
       if (!r.has_value()) return r.error();
-      us.push_back(std::chrono::duration<double, std::micro>(t1c - t0).count());
+      cpu.push_back(c1 - c0);
+      wall.push_back(std::chrono::duration<double, std::micro>(w1 - w0).count());
     }
   }
-  std::sort(us.begin(), us.end());
-  if (!us.empty()) {
-    out += "\n### Latency (4 KiB prompts, one thread, " + std::to_string(us.size()) + " calls)\n\n";
-    out += "p50 " + num(us[us.size() / 2], 1) + " us, p99 " +
+  std::sort(cpu.begin(), cpu.end());
+  std::sort(wall.begin(), wall.end());
+  auto line = [&](const char* what, const std::vector<double>& us) {
+    out += std::string("- ") + what + ": p50 " + num(us[us.size() / 2], 1) + " us, p99 " +
            num(us[std::min(us.size() - 1, us.size() * 99 / 100)], 1) + " us, max " +
-           num(us.back(), 1) + " us.\n";
+           num(us.back(), 1) + " us\n";
+  };
+  if (!cpu.empty()) {
+    out += "\n### Latency (4 KiB prompts from the test split, one thread, " +
+           std::to_string(cpu.size()) + " calls)\n\n";
+    line("thread CPU time", cpu);
+    line("wall clock", wall);
   }
   return out;
 }

@@ -50,6 +50,24 @@ struct TrainParams {
   // Give rules that never fired on benign training text a score floor. Off by default: on the
   // held-out split it lowered TPR at 1 % FPR (70.0 % vs 73.9 %), see docs/guard-injection-eval.md.
   bool rule_floors = false;
+  uint32_t features = 0;  // kFeature* bits (injection.h)
+  // Class weights: each class contributes half of the loss; within the attack class each
+  // category may be weighted by (lines of the category)^-category_power (0: plain).
+  double category_power = 0.5;
+  // Weight of the indirect-injection categories' lines relative to the others (0 leaves them
+  // out of training).
+  double indirect_weight = 1.0;
+  // Weight of benign document lines (e-mails wrapped in an assistant prompt: the benign twins of
+  // indirect injections) relative to other benign lines, applied after class balancing.
+  double benign_document_weight = 1.0;
+  // Train on the inserted instruction of each indirect-injection line instead of the whole
+  // document: the span that differs from the training line sharing the longest common prefix
+  // and suffix with it (another copy of the same document). Lines without such a twin are left
+  // out. The document text itself then never counts as attack evidence.
+  bool indirect_spans = true;
+  // After the first epoch, each line's gradient goes into its best-scoring candidate (view,
+  // window or decoded payload), the one the detector's maximum picks.
+  bool multiple_instance = false;
 };
 
 struct TrainSummary {
@@ -61,6 +79,16 @@ struct TrainSummary {
 // Trains on the training split of `examples` (filters above). `summary` may be null.
 Result<InjectionModel> train_injection_model(const std::vector<Example>& examples,
                                              const TrainParams& params, TrainSummary* summary);
+
+// k-fold cross-validation inside the training split (folds by a second hash of the id; the
+// held-out test split is never read). Lines of the training split that are never trained on
+// (licence, harmful-request*) are scored by every fold's model as extra negatives/positives of
+// their category. Returns a markdown summary: out-of-fold TPR at 1 % FPR for the goal group and
+// all non-harmful attacks, AUC, and per-category rates at that threshold. `goal_tpr` receives
+// the goal-group TPR when not null.
+Result<std::string> cross_validate_injection(const std::vector<Example>& examples,
+                                             const TrainParams& params, int folds,
+                                             double* goal_tpr);
 
 // Metrics helpers.
 double roc_auc(const std::vector<double>& pos, const std::vector<double>& neg);
