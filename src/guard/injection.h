@@ -4,9 +4,12 @@
 // (NFKC, case folded, confusable skeleton, invisibles removed), its ROT13, reversed and
 // de-leeted forms, and every decoded payload (base64, hex, URL, tag characters, variation
 // selectors). Tier 2: a logistic-regression model over hashed word uni/bi-grams and byte
-// 3..5-grams of the same views, plus one learned weight per rule. The score is the model's
-// probability, maximised over the views; the reasons are the rules that fired plus "model"
-// when the learned part alone crosses the threshold.
+// 3..5-grams of the analysis view, its windows, the decoded payloads and (when the text is
+// recognised as leetspeak) the de-leeted view, plus one learned weight per rule and per
+// obfuscation signal (injection_signal_names()). The score is the model's probability,
+// maximised over those candidates; the reasons are the rules that fired, "model" when the
+// learned part alone crosses the threshold on the analysis view, the decoded encodings and
+// Unicode smuggling kinds, and "obfuscation:split_words".
 //
 // A rule that was precise on the training data also sets a floor under the score: the
 // smoothed fraction of its training hits that were attacks, (attacks + 1) / (hits + 2).
@@ -15,7 +18,8 @@
 // | u32 n_rules | u32 feature_flags (version 3 only; only known bits) | f32 bias | f32 threshold
 // | f32 scale | i16 weights[n_buckets] (times scale) | f32 rule_weights[n_rules]
 // | f32 rule_floors[n_rules]. Version 2 files (no feature_flags: flags 0) are still read. The
-// manifest next to it (JSON) names the training data.
+// scale must be positive and keep every weight finite. The manifest next to it (JSON) names
+// the training data.
 #pragma once
 
 #include <cstddef>
