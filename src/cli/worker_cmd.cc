@@ -15,6 +15,7 @@ struct WorkerArgs {
   int socket_fd = -1;
   int model_fd = -1;
   int threads = 1;
+  std::string chat_format;
   bool allow_degraded = false;
   bool keep_user = false;
   uint32_t uid = 65534;
@@ -30,6 +31,7 @@ void register_worker_commands(CLI::App& app) {
   cmd->add_option("--fd", a.socket_fd, "inherited SOCK_SEQPACKET socket")->required();
   cmd->add_option("--model-fd", a.model_fd, "inherited sealed memfd holding the model")->required();
   cmd->add_option("-t,--threads", a.threads, "engine threads")->capture_default_str();
+  cmd->add_option("--chat-format", a.chat_format, "chat format name or template (default: the model's, else chatml)");
   cmd->add_flag("--allow-degraded", a.allow_degraded, "run without Landlock when the kernel lacks it (audited)");
   cmd->add_flag("--keep-user", a.keep_user, "do not drop root to --uid/--gid");
   cmd->add_option("--uid", a.uid, "unprivileged uid when started as root")->capture_default_str();
@@ -40,6 +42,7 @@ void register_worker_commands(CLI::App& app) {
     opt.socket_fd = a.socket_fd;
     opt.model_fd = a.model_fd;
     opt.n_threads = a.threads;
+    opt.chat_format = a.chat_format;
     opt.lockdown.allow_degraded = a.allow_degraded;
     opt.lockdown.drop_user_when_root = !a.keep_user;
     opt.lockdown.run_as_uid = a.uid;

@@ -9,6 +9,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <string>
 
 #include "core/mapped_file.h"
 #include "core/utf8.h"
@@ -61,11 +62,16 @@ Result<Loaded> load(const WorkerOptions& opt) {
     return Status::malformed("vocabulary has {} tokens but the model has {} logits", vocab.n_tokens(), l.model->n_vocab());
   }
   l.vocab = std::make_unique<engine::tokenizer::Vocab>(std::move(vocab));
-  auto tmpl = l.model->gguf().metadata.get_string("tokenizer.chat_template");
-  if (tmpl.has_value()) {
-    auto f = engine::detect_chat_format(*tmpl);
-    if (f.has_value()) l.chat_format = *f;
+  // The chat format: the configured one, else the model's template, else chatml (as the
+  // in-process backend does, so both paths render a chat identically).
+  std::string fmt = opt.chat_format;
+  if (fmt.empty()) {
+    auto tmpl = l.model->gguf().metadata.get_string("tokenizer.chat_template");
+    fmt = tmpl.has_value() ? std::string(*tmpl) : std::string("chatml");
   }
+  auto f = engine::detect_chat_format(fmt);
+  if (!f.has_value() && !opt.chat_format.empty()) return f.error();
+  l.chat_format = f.has_value() ? *f : engine::ChatFormat::kChatml;
   return l;
 }
 

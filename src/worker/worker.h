@@ -10,6 +10,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 
 #include "core/result.h"
 #include "sandbox/lockdown.h"
@@ -22,6 +23,7 @@ struct WorkerOptions {
   int model_fd = -1;                  // sealed memfd with the verified GGUF bytes
   bool require_sealed_model = true;   // tests of the loop alone may pass a plain file
   int n_threads = 1;
+  std::string chat_format;            // "": the model's template, else chatml
   uint32_t max_sessions = 64;         // upper bound on what Hello may ask for
   uint32_t max_n_ctx = 1u << 16;      // upper bound on what Hello may ask for
   sandbox::LockdownOptions lockdown;
