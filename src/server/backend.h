@@ -44,6 +44,7 @@ struct GenerateRequest {
   std::string prompt;             // completion
   SamplingOptions sampling;
   BackendSession* session = nullptr;  // nullptr: a fresh context, wiped after the request
+  std::string tenant;                 // the principal's tenant (per-tenant worker isolation)
 };
 
 struct GenerateResult {

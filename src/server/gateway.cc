@@ -442,6 +442,7 @@ void Gateway::run_generation(GenJob& job) {
   gr.prompt = std::move(api.prompt);
   gr.sampling = api.sampling;
   gr.session = job.lease.backend();
+  gr.tenant = c.principal.tenant;
 
   std::unique_ptr<OutputFilter> filter = d_.output_filter->create();
   std::string text;            // non-streaming: the whole answer
