@@ -1,19 +1,29 @@
-// `ztslm serve`: the HTTPS gateway (server/) in front of the in-process engine backend.
+// `ztslm serve`: the HTTPS gateway (server/) in front of the engine: sandboxed worker processes
+// (worker.mode sandboxed) or, for debugging, the in-process backend.
 #include <pthread.h>
+#include <pwd.h>
 #include <signal.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
+#include <span>
 #include <sstream>
 #include <string>
+#include <thread>
 
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
 #include "cli/common.h"
 #include "cli/inprocess_backend.h"
+#include "core/utf8.h"
+#include "sandbox/memfd.h"
 #include "server/config/config.h"
+#include "server/scheduler/worker_backend.h"
 #include "audit/audit_log.h"
 #include "identity/api_key.h"
 #include "identity/authenticator.h"
@@ -65,6 +75,78 @@ Result<std::shared_ptr<const identity::MtlsVerifier>> make_mtls(const server::Se
   return identity::MtlsVerifier::create(std::move(mc), identity::system_unix_now);
 }
 
+// Copies the model file into a sealed memfd as it is, without a signature check: the workers map
+// exactly these bytes and nobody can change them afterwards, but nothing vouches for them yet.
+Result<sandbox::UniqueFd> copy_model_to_sealed_memfd_unverified(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return Status::not_found("cannot open model {}", path);
+  std::error_code ec;
+  const auto size = std::filesystem::file_size(path, ec);
+  ZTSLM_ASSIGN_OR_RETURN(sandbox::SealedMemfdWriter w, sandbox::SealedMemfdWriter::create("ztslm-model", ec ? 0 : size));
+  std::vector<char> buf(size_t{1} << 20);
+  while (in) {
+    in.read(buf.data(), static_cast<std::streamsize>(buf.size()));
+    const auto n = static_cast<size_t>(in.gcount());
+    if (n == 0) break;
+    ZTSLM_TRY(w.append(std::as_bytes(std::span<const char>(buf.data(), n))));
+  }
+  if (in.bad()) return Status::internal("reading model {} failed", path);
+  return w.seal();
+}
+
+// The engine behind the gateway: sandboxed workers (worker.mode sandboxed, the default) or the
+// engine in this process (inprocess: debugging and tests only).
+Result<std::unique_ptr<server::Backend>> make_backend(const server::ServerConfig& cfg, server::AuditSink& audit,
+                                                      sandbox::UniqueFd& model_memfd) {
+  const std::string model_id =
+      cfg.model.id.empty() ? std::filesystem::path(cfg.model.path).stem().string() : cfg.model.id;
+  if (cfg.worker.mode == "inprocess") {
+    std::fprintf(stderr,
+                 "ztslm serve: WARNING: worker.mode is inprocess: the model runs inside the gateway, next to its "
+                 "keys, without a sandbox. Use it for debugging and tests only.\n");
+    InProcessBackendOptions bo;
+    bo.model_path = cfg.model.path;
+    bo.model_id = model_id;
+    bo.chat_format = cfg.model.chat_format;
+    bo.n_ctx = cfg.model.n_ctx;
+    bo.threads = static_cast<int>(cfg.model.threads);
+    ZTSLM_ASSIGN_OR_RETURN(auto b, InProcessBackend::create(bo));
+    return std::unique_ptr<server::Backend>(std::move(b));
+  }
+  ZTSLM_ASSIGN_OR_RETURN(model_memfd, copy_model_to_sealed_memfd_unverified(cfg.model.path));
+  server::scheduler::WorkerBackendOptions wo;
+  wo.binary = cfg.worker.binary;
+  wo.model_fd = model_memfd.get();
+  wo.model_id = model_id;
+  wo.chat_format = cfg.model.chat_format;
+  wo.n_ctx = cfg.model.n_ctx;
+  wo.count = cfg.worker.count;
+  wo.per_tenant = cfg.worker.isolation == "per-tenant";
+  wo.threads = static_cast<int>(cfg.worker.threads);
+  if (wo.threads == 0) {
+    const unsigned cpus = std::max(1u, std::thread::hardware_concurrency());
+    wo.threads = static_cast<int>(std::max(1u, cpus / cfg.worker.count));
+  }
+  wo.max_sessions = cfg.worker.max_sessions;
+  wo.ping_interval_ms = cfg.worker.ping_interval_ms;
+  wo.ping_deadline_ms = cfg.worker.ping_deadline_ms;
+  wo.restart_backoff_ms = cfg.worker.restart_backoff_ms;
+  wo.restart_backoff_max_ms = cfg.worker.restart_backoff_max_ms;
+  wo.queue_timeout_ms = cfg.worker.queue_timeout_ms;
+  wo.allow_degraded_lockdown = cfg.worker.allow_degraded_lockdown;
+  wo.drop_user = ::geteuid() == 0;
+  if (wo.drop_user) {
+    const passwd* pw = ::getpwnam(cfg.worker.user.c_str());
+    if (pw == nullptr) return Status::invalid_argument("worker.user {} is not a known user", printable(cfg.worker.user, 64));
+    if (pw->pw_uid == 0) return Status::invalid_argument("worker.user must not be root");
+    wo.run_as_uid = pw->pw_uid;
+    wo.run_as_gid = pw->pw_gid;
+  }
+  wo.audit = &audit;
+  ZTSLM_ASSIGN_OR_RETURN(auto b, server::scheduler::WorkerBackend::create(wo));
+  return std::unique_ptr<server::Backend>(std::move(b));
+}
+
 int run_serve(const ServeArgs& a) {
   auto cfg = a.config.empty() ? server::default_config() : server::load_config_file(a.config);
   if (!cfg.has_value()) return fail(cfg.error());
@@ -85,15 +167,6 @@ int run_serve(const ServeArgs& a) {
   auto state = server::resolve_state_dir(*cfg);
   if (!state.has_value()) return fail(state.error());
   cfg->state_dir = *state;
-
-  InProcessBackendOptions bo;
-  bo.model_path = cfg->model.path;
-  bo.model_id = cfg->model.id;
-  bo.chat_format = cfg->model.chat_format;
-  bo.n_ctx = cfg->model.n_ctx;
-  bo.threads = static_cast<int>(cfg->model.threads);
-  auto backend = InProcessBackend::create(bo);
-  if (!backend.has_value()) return fail(backend.error());
 
   // Signals are taken synchronously by this thread; every server thread inherits the mask.
   // SIGHUP reloads the policy files.
@@ -120,6 +193,10 @@ int run_serve(const ServeArgs& a) {
   if (!audit_log.has_value()) return fail(audit_log.error());
   server::AuditLogSink audit_sink(**audit_log);
 
+  sandbox::UniqueFd model_memfd;  // the sealed model the workers map; outlives the backend
+  auto backend = make_backend(*cfg, audit_sink, model_memfd);
+  if (!backend.has_value()) return fail(backend.error());
+
   // The policy in force: policy.path, or the embedded policy/default.rego when it is "".
   policy::DecisionPoint pdp{policy::DecisionPoint::Options()};
   if (Status s = server::load_policy(pdp, cfg->policy_path); !s.ok()) return fail(s);
@@ -141,6 +218,12 @@ int run_serve(const ServeArgs& a) {
   parts.audit = &audit_sink;
   auto srv = server::Server::start(*cfg, parts);
   if (!srv.has_value()) return fail(srv.error());
+  auto* workers = dynamic_cast<server::scheduler::WorkerBackend*>(backend->get());
+  if (workers != nullptr) {
+    server::Metrics* m = &(*srv)->metrics();
+    m->add("ztslm_worker_restarts_total", "", 0);
+    workers->set_restart_hook([m] { m->add("ztslm_worker_restarts_total", ""); });
+  }
   std::printf("ztslm serve: https://%s:%u/ model %s, state %s%s%s\n", cfg->address.c_str(),
               static_cast<unsigned>((*srv)->port()), (*backend)->model_info().id.c_str(), cfg->state_dir.c_str(),
               (*srv)->ca_file().empty() ? "" : ", CA ", (*srv)->ca_file().c_str());
@@ -160,6 +243,7 @@ int run_serve(const ServeArgs& a) {
   std::fprintf(stderr, "ztslm serve: signal %d, draining\n", sig);
   reloader.reset();
   (*srv)->stop();
+  if (workers != nullptr) workers->set_restart_hook({});  // the metrics go with the server
   if (Status s = (*audit_log)->close(); !s.ok()) return fail(s);
   return 0;
 }

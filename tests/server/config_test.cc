@@ -44,6 +44,11 @@ TEST(ConfigTest, RejectsEachDefect) {
       {"cert without key", "tls:\n  cert_file: a.pem\n"},
       {"syntax error", "listen: [\n"},
       {"section not a map", "limits: 5\n"},
+      {"unknown worker mode", "worker:\n  mode: container\n"},
+      {"unknown isolation", "worker:\n  isolation: per-user\n"},
+      {"zero workers", "worker:\n  count: 0\n"},
+      {"not a boolean", "worker:\n  allow_degraded_lockdown: yes\n"},
+      {"backoff cap below start", "worker:\n  restart_backoff_ms: 500\n  restart_backoff_max_ms: 100\n"},
   };
   for (const auto& c : kCases) {
     EXPECT_THAT(parse_config(c.yaml, ServerConfig()), StatusIs(StatusCode::kInvalidArgument)) << c.name;
@@ -78,6 +83,22 @@ TEST(ConfigTest, QuotaClassesFromTheEmbeddedDefaultAndAUserFile) {
   }
   // Enabled without a default class: refused.
   EXPECT_THAT(parse_config("quotas:\n  enabled: true\n", ServerConfig()), StatusIs(StatusCode::kInvalidArgument));
+}
+
+TEST(ConfigTest, WorkersAreSandboxedAndSharedByDefault) {
+  auto c = default_config();
+  ASSERT_TRUE(c.has_value()) << c.error().to_string();
+  EXPECT_EQ(c->worker.mode, "sandboxed");
+  EXPECT_EQ(c->worker.isolation, "shared");
+  EXPECT_FALSE(c->worker.allow_degraded_lockdown);
+  EXPECT_GE(c->worker.count, 1u);
+  EXPECT_LT(c->worker.ping_interval_ms, c->worker.ping_deadline_ms);
+  auto p = parse_config("worker:\n  isolation: per-tenant\n  count: 8\n  allow_degraded_lockdown: true\n", *c);
+  ASSERT_TRUE(p.has_value()) << p.error().to_string();
+  EXPECT_EQ(p->worker.isolation, "per-tenant");
+  EXPECT_EQ(p->worker.count, 8u);
+  EXPECT_TRUE(p->worker.allow_degraded_lockdown);
+  EXPECT_EQ(p->worker.mode, "sandboxed");
 }
 
 TEST(ConfigTest, EmptyDocumentKeepsBase) {

@@ -142,6 +142,19 @@ Status apply(const YAML::Node& root, ServerConfig& c) {
                             {"max_per_principal", uint_field(&c.sessions.max_per_principal, 0, 1 << 20)},
                             {"idle_ttl_s", uint_field(&c.sessions.idle_ttl_s, 1, kU32)},
                             {"max_age_s", uint_field(&c.sessions.max_age_s, 1, kU32)}})},
+      {"worker", section({{"mode", string_field(&c.worker.mode)},
+                          {"count", uint_field(&c.worker.count, 1, 1024)},
+                          {"isolation", string_field(&c.worker.isolation)},
+                          {"threads", uint_field(&c.worker.threads, 0, 1024)},
+                          {"ping_interval_ms", uint_field(&c.worker.ping_interval_ms, 10, kU32)},
+                          {"ping_deadline_ms", uint_field(&c.worker.ping_deadline_ms, 10, kU32)},
+                          {"restart_backoff_ms", uint_field(&c.worker.restart_backoff_ms, 1, kU32)},
+                          {"restart_backoff_max_ms", uint_field(&c.worker.restart_backoff_max_ms, 1, kU32)},
+                          {"queue_timeout_ms", uint_field(&c.worker.queue_timeout_ms, 0, kU32)},
+                          {"max_sessions", uint_field(&c.worker.max_sessions, 1, 65536)},
+                          {"user", string_field(&c.worker.user)},
+                          {"allow_degraded_lockdown", bool_field(&c.worker.allow_degraded_lockdown)},
+                          {"binary", string_field(&c.worker.binary)}})},
       {"io_threads", uint_field(&c.io_threads, 1, 64)},
       {"policy", section({{"path", string_field(&c.policy_path)},
                           {"reload_interval_ms", uint_field(&c.policy_reload_interval_ms, 0, 3600000)}})},
@@ -155,6 +168,15 @@ Status apply(const YAML::Node& root, ServerConfig& c) {
   }
   if (c.tls.cert_file.empty() != c.tls.key_file.empty()) {
     return Status::invalid_argument("config: tls.cert_file and tls.key_file go together");
+  }
+  if (c.worker.mode != "sandboxed" && c.worker.mode != "inprocess") {
+    return Status::invalid_argument("config: worker.mode must be \"sandboxed\" or \"inprocess\"");
+  }
+  if (c.worker.isolation != "shared" && c.worker.isolation != "per-tenant") {
+    return Status::invalid_argument("config: worker.isolation must be \"shared\" or \"per-tenant\"");
+  }
+  if (c.worker.restart_backoff_max_ms < c.worker.restart_backoff_ms) {
+    return Status::invalid_argument("config: worker.restart_backoff_max_ms is below worker.restart_backoff_ms");
   }
   if (c.address.empty()) return Status::invalid_argument("config: listen.address is empty");
   if (c.quotas.enabled && c.quotas.classes.find("default") == c.quotas.classes.end()) {

@@ -66,6 +66,25 @@ struct QuotaConfig {
   std::map<std::string, QuotaClass> classes;  // "default" must exist while enabled
 };
 
+// Where the engine runs (DESIGN.md "Processes"). `sandboxed`: worker processes (`ztslm worker`)
+// driven by the supervisor in server/scheduler/; `inprocess`: the engine inside the gateway
+// (debugging and tests only: no sandbox between the model and the keys).
+struct WorkerConfig {
+  std::string mode = "sandboxed";    // "sandboxed" | "inprocess"
+  uint32_t count = 2;                // shared: workers; per-tenant: at most this many at once
+  std::string isolation = "shared";  // "shared" | "per-tenant"
+  uint32_t threads = 0;              // engine threads per worker; 0: the CPUs divided among `count`
+  uint32_t ping_interval_ms = 1000;  // liveness ping of each worker
+  uint32_t ping_deadline_ms = 10000; // no Pong within this: the worker is hung and killed
+  uint32_t restart_backoff_ms = 100;       // first restart delay, doubled per failure
+  uint32_t restart_backoff_max_ms = 10000; // cap on the delay
+  uint32_t queue_timeout_ms = 10000; // a request waits this long for a free worker, then 503
+  uint32_t max_sessions = 256;       // sessions one worker may hold (each one a KV cache)
+  std::string user = "nobody";       // user the workers drop to when the gateway runs as root
+  bool allow_degraded_lockdown = false;  // run workers without Landlock on kernels lacking it
+  std::string binary;                // "": this executable (/proc/self/exe)
+};
+
 struct ServerConfig {
   std::string address = "127.0.0.1";
   uint16_t port = 8443;
@@ -74,6 +93,7 @@ struct ServerConfig {
   Limits limits;
   ModelConfig model;
   SessionConfig sessions;
+  WorkerConfig worker;
   uint32_t io_threads = 4;
   std::string policy_path;  // "" = the embedded policy/default.rego
   uint32_t policy_reload_interval_ms = 1000;  // file watcher period; 0 = SIGHUP only
