@@ -19,6 +19,7 @@ void register_commands(CLI::App& app) {
   register_guard_commands(app);
   register_audit_commands(app);
   register_provenance_commands(app);
+  register_paths_command(app);
 }
 
 }  // namespace ztslm::cli

@@ -20,6 +20,7 @@ void register_policy_commands(CLI::App& app);      // policy eval|test|check
 void register_guard_commands(CLI::App& app);       // scan, guard train|eval
 void register_audit_commands(CLI::App& app);       // audit verify|tail
 void register_provenance_commands(CLI::App& app);  // model sign|verify
+void register_paths_command(CLI::App& app);        // paths
 
 // Exit code set by the command that ran (0 when none set one).
 int last_exit_code();
