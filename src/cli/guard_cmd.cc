@@ -374,8 +374,8 @@ void register_guard_commands(CLI::App& app) {
   static CvArgs c;
   CLI::App* cv = g->add_subcommand(
       "cv", "cross-validate the training defaults inside the training split (test split unread)");
-  cv->add_option("--corpus", c.corpus, "injection-dev.jsonl")->required();
-  cv->add_option("--folds", c.folds, "folds")->capture_default_str();
+  cv->add_option("--corpus", c.corpus, "labelled corpus, JSON lines (e.g. injection-dev.jsonl)")->required();
+  cv->add_option("--folds", c.folds, "number of cross-validation folds")->capture_default_str();
   cv->callback([] { set_exit_code(run_cv(c)); });
 }
 
