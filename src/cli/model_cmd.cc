@@ -1,4 +1,4 @@
-// `ztslm model inspect|logits|synth`.
+// `ztslm model inspect|logits|synth|quantize`.
 #include <cstdio>
 #include <string>
 
@@ -15,6 +15,7 @@
 #include "core/mapped_file.h"
 #include "core/utf8.h"
 #include "engine/session.h"
+#include "engine/quant/quant.h"
 #include "engine/synth.h"
 #include "engine/tokenizer/tokenizer.h"
 #include "gguf/gguf.h"
@@ -245,6 +246,84 @@ int run_synth(const SynthArgs& a) {
   return 0;
 }
 
+struct QuantizeArgs {
+  std::string in;
+  std::string out;
+  std::string type = "Q8_0";
+};
+
+// The layer index of a "blk.N." tensor name, or -1.
+int layer_of(std::string_view name) {
+  if (name.substr(0, 4) != "blk.") return -1;
+  int il = 0;
+  size_t i = 4;
+  if (i >= name.size() || name[i] < '0' || name[i] > '9') return -1;
+  for (; i < name.size() && name[i] >= '0' && name[i] <= '9' && il < 100000; ++i) il = il * 10 + (name[i] - '0');
+  return i < name.size() && name[i] == '.' ? il : -1;
+}
+
+// Rewrites a GGUF model with its 2-D weights in another type, through the engine's own
+// quantisers (the reference ones of spec/ENGINE.md §2.3 for the legacy types). Norms and other
+// 1-D tensors keep their type; so does a matrix whose rows are not a whole number of blocks.
+int run_quantize(const QuantizeArgs& a) {
+  auto recipe = engine::parse_synth_recipe(a.type);
+  if (!recipe.has_value()) return fail(recipe.error());
+  auto mapped = MappedFile::open(a.in);
+  if (!mapped.has_value()) return fail(mapped.error());
+  auto file = gguf::parse(mapped->bytes());
+  if (!file.has_value()) return fail(file.error().with_context(a.in));
+
+  uint32_t n_layer = 0;
+  if (auto arch = file->metadata.get_string("general.architecture"); arch.has_value()) {
+    if (auto n = file->metadata.get_u32(std::string(*arch) + ".block_count"); n.has_value()) n_layer = *n;
+  }
+  gguf::Writer w(file->alignment);
+  for (const auto& [key, value] : file->metadata.entries()) {
+    if (key == "general.alignment") continue;  // the writer sets it from its alignment
+    w.metadata().add(key, value);
+  }
+  w.metadata().set("general.file_type", gguf::Value::u32(recipe->file_type()));
+  const bool quantised = recipe->base != gguf::TensorType::kF32 &&
+                         recipe->base != gguf::TensorType::kF16 &&
+                         recipe->base != gguf::TensorType::kBF16;
+  if (quantised) w.metadata().set("general.quantization_version", gguf::Value::u32(2));
+
+  size_t n_converted = 0, n_kept = 0;
+  for (const gguf::TensorInfo& t : file->tensors) {
+    const std::span<const int64_t> ne(t.ne.data(), t.n_dims);
+    gguf::TensorType type = t.type;
+    if (t.n_dims == 2 && engine::is_type_implemented(t.type)) {
+      type = recipe->type_for(t.name, t.ne[0], layer_of(t.name), static_cast<int>(n_layer));
+      if (t.ne[0] % engine::block_elems(type) != 0) type = t.type;
+    }
+    if (type == t.type) {
+      ++n_kept;
+      if (Status st = w.add_tensor(t.name, t.type, ne, t.data); !st.ok()) return fail(st);
+      continue;
+    }
+    ++n_converted;
+    const gguf::TensorType src_type = t.type;
+    const int64_t n_cols = t.ne[0];
+    const std::span<const std::byte> src = t.data;
+    const size_t src_row = t.row_bytes;
+    auto fill = [=](std::span<std::byte> out) {
+      std::vector<float> row(static_cast<size_t>(n_cols));
+      const size_t dst_row = engine::row_bytes(type, n_cols);
+      const size_t n_rows = out.size() / dst_row;
+      for (size_t r = 0; r < n_rows; ++r) {
+        engine::dequantize_row(src_type, src.data() + r * src_row, row.data(), n_cols);
+        engine::quantize_row(type, row.data(), out.data() + r * dst_row, n_cols);
+      }
+    };
+    if (Status st = w.add_tensor_lazy(t.name, type, ne, fill); !st.ok()) return fail(st);
+  }
+  const Status st = w.write_file(a.out);
+  if (!st.ok()) return fail(st);
+  std::fprintf(stderr, "wrote %s (%s): %zu tensors converted, %zu kept\n", a.out.c_str(),
+               a.type.c_str(), n_converted, n_kept);
+  return 0;
+}
+
 }  // namespace
 
 void register_model_commands(CLI::App& app) {
@@ -285,6 +364,13 @@ void register_model_commands(CLI::App& app) {
   sy->add_option("--seed", sa.seed, "seed of the random weights")->capture_default_str();
   sy->add_flag("--list", sa.list, "list the presets");
   sy->callback([] { set_exit_code(run_synth(sa)); });
+
+  static QuantizeArgs qa;
+  auto* qz = model->add_subcommand("quantize", "rewrite a model's 2-D weights in another type (engine quantisers)");
+  qz->add_option("input", qa.in, "GGUF model file")->required();
+  qz->add_option("output", qa.out, "output GGUF file")->required();
+  qz->add_option("--type", qa.type, "weight type: F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q5_K, Q6_K, Q4_K_M, Q5_K_M")->capture_default_str();
+  qz->callback([] { set_exit_code(run_quantize(qa)); });
 }
 
 }  // namespace ztslm::cli

@@ -215,6 +215,8 @@ TensorType SynthRecipe::type_for(std::string_view tensor, int64_t n_cols, int il
   return t;
 }
 
+uint32_t SynthRecipe::file_type() const { return file_type_of(*this); }
+
 Result<SynthRecipe> parse_synth_recipe(std::string_view name) {
   SynthRecipe r;
   r.name = std::string(name);

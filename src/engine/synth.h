@@ -46,6 +46,8 @@ struct SynthRecipe {
   // The type of tensor `name` (2-D weights) with `n_cols` elements per row in layer `il` of
   // `n_layer` (il = -1 for token_embd / output).
   gguf::TensorType type_for(std::string_view tensor, int64_t n_cols, int il, int n_layer) const;
+  // The `general.file_type` value llama-quantize writes for this recipe.
+  uint32_t file_type() const;
   bool is_mix = false;
   gguf::TensorType base = gguf::TensorType::kQ8_0;
   bool k_medium = false;  // Q4_K_M (true) / Q5_K_M: base K type Q4_K or Q5_K
