@@ -315,7 +315,8 @@ int cmd_data(uint64_t seed, size_t count, const std::string& out) {
 }
 
 struct TrainArgs {
-  std::string data, out, manifest, loss, plot;
+  std::string data, out, manifest, loss, plot, init;
+  std::string vocab_data;  // dataset whose first conversations train the vocabulary ("": `data`)
   uint64_t seed = 7;
   uint64_t data_seed = 7;
   size_t vocab_conversations = 6000;
@@ -329,9 +330,19 @@ int cmd_train(const TrainArgs& a, Hyper h) {
     std::fprintf(stderr, "cannot read dataset %s\n", a.data.c_str());
     return 1;
   }
-  // 1. Vocabulary.
+  // 1. Vocabulary (from another dataset file when continuing a run on a different mix, so that
+  // the ids stay those of the checkpoint).
+  std::vector<Conversation> vocab_source;
+  if (!a.vocab_data.empty()) {
+    const std::string vraw = read_file(a.vocab_data);
+    if (vraw.empty() || !from_jsonl(vraw, &vocab_source)) {
+      std::fprintf(stderr, "cannot read dataset %s\n", a.vocab_data.c_str());
+      return 1;
+    }
+  }
+  const std::vector<Conversation>& vsrc = a.vocab_data.empty() ? data : vocab_source;
   std::vector<std::string> fragments;
-  for (size_t i = 0; i < data.size() && i < a.vocab_conversations; ++i) add_fragments(data[i], fragments);
+  for (size_t i = 0; i < vsrc.size() && i < a.vocab_conversations; ++i) add_fragments(vsrc[i], fragments);
   const BpeVocab bv = train_bpe(fragments, h.n_vocab);
   h.n_vocab = static_cast<uint32_t>(bv.tokens.size());
   gguf::Metadata vmd;
@@ -366,6 +377,10 @@ int cmd_train(const TrainArgs& a, Hyper h) {
   at::set_num_interop_threads(1);
   at::globalContext().setDeterministicAlgorithms(true, false);
   Model model(h);
+  if (!a.init.empty()) {
+    torch::load(model, a.init);  // continue from a checkpoint (the `.pt` a previous run wrote)
+    std::fprintf(stderr, "initialised from %s\n", a.init.c_str());
+  }
   int64_t n_params = 0;
   for (const auto& p : model->parameters()) n_params += p.numel();
   std::fprintf(stderr, "model: %lld parameters\n", static_cast<long long>(n_params));
@@ -498,6 +513,8 @@ int cmd_train(const TrainArgs& a, Hyper h) {
                     {"examples_used", examples.size()},
                     {"tokens", n_tokens}};
     m["seed"] = a.seed;
+    if (!a.init.empty()) m["initialised_from"] = a.init;
+    if (!a.vocab_data.empty()) m["vocabulary_from"] = a.vocab_data;
     m["tokenizer"] = {{"model", "gpt2"}, {"pre", "qwen2"}, {"vocab_size", h.n_vocab},
                       {"merges", bv.merges.size()}, {"trained_on_conversations", std::min(data.size(), a.vocab_conversations)}};
     m["hyperparameters"] = {{"n_embd", h.n_embd}, {"n_layer", h.n_layer}, {"n_head", h.n_head},
@@ -517,7 +534,7 @@ int cmd_train(const TrainArgs& a, Hyper h) {
         << " --heads " << h.n_head << " --heads-kv " << h.n_head_kv << " --ff " << h.n_ff
         << " --ctx " << h.n_ctx << " --batch " << h.batch << " --lr " << h.lr << " --warmup "
         << h.warmup << " --steps " << h.steps << " --decay-start " << decay_start
-        << " --threads " << h.threads << " -o demo-F32.gguf";
+        << " --threads " << h.threads << (a.init.empty() ? "" : " --init " + a.init) << " -o demo-F32.gguf";
     m["reproduce"] = rep.str();
     write_text(a.manifest, m.dump(2) + "\n");
   }
@@ -564,6 +581,8 @@ int main(int argc, char** argv) {
   t->add_option("--max-seconds", h.max_seconds, "wall budget in seconds (0: none)");
   t->add_option("--export-every", h.export_every, "also export every N steps");
   t->add_option("--warmup", h.warmup)->capture_default_str();
+  t->add_option("--init", ta.init, "start from this checkpoint (.pt written next to a previous -o)");
+  t->add_option("--vocab-data", ta.vocab_data, "train the vocabulary on this dataset instead of --data");
   t->add_option("--data-seed", ta.data_seed, "seed the dataset was generated with (for the manifest)")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   try {
