@@ -10,7 +10,7 @@ BUILD="${BUILD:-build/trainer}"
 WORK="${WORK:-$(mktemp -d /tmp/ztslm-demo-XXXXXX)}"
 SEED="${SEED:-7}"
 COUNT="${COUNT:-60000}"
-MAX_SECONDS="${MAX_SECONDS:-2400}"
+MAX_SECONDS="${MAX_SECONDS:-2160}"
 TRAIN="$BUILD/tools/demo-model/ztslm-demo-train"
 ZTSLM="$BUILD/src/ztslm"
 OUT=models/demo
@@ -20,11 +20,14 @@ OUT=models/demo
 # faster. Use it for this process only, without switching the system's libblas alternative.
 OPENBLAS_DIR=/usr/lib/x86_64-linux-gnu/openblas-pthread
 if [[ -e "$OPENBLAS_DIR/libblas.so.3" ]]; then
-  export LD_LIBRARY_PATH="$OPENBLAS_DIR${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" OPENBLAS_NUM_THREADS=2
+  export LD_LIBRARY_PATH="$OPENBLAS_DIR${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 fi
+# One BLAS thread and passive OpenMP waits: on a loaded machine spinning threads waste most of
+# the CPU the trainer gets.
+export OPENBLAS_NUM_THREADS=1 OMP_WAIT_POLICY=PASSIVE
 nice -n "${NICE:-15}" "$TRAIN" train --data "$WORK/data.jsonl" --data-seed "$SEED" --seed "$SEED" \
-  --vocab 2048 --embd 192 --layers 4 --heads 6 --heads-kv 2 --ff 512 --ctx 512 \
-  --batch 16 --lr 2e-3 --warmup 50 --steps 4000 --max-seconds "$MAX_SECONDS" --threads 2 \
+  --vocab 2048 --embd 128 --layers 4 --heads 4 --heads-kv 2 --ff 384 --ctx 512 \
+  --batch 8 --lr 3e-3 --warmup 30 --steps 8000 --max-seconds "$MAX_SECONDS" --threads 2 \
   -o "$WORK/demo-F32.gguf" --manifest "$WORK/manifest.json" --loss "$WORK/loss.tsv" \
   --plot "$WORK/loss.svg"
 mkdir -p "$OUT"
