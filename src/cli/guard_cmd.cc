@@ -260,6 +260,7 @@ int run_train(const TrainArgs& a) {
                            {"optimizer", "AdaGrad logistic regression, class-balanced, each line "
                                          "weighted (lines of its category)^-category_power"},
                            {"category_power", p.category_power},
+                           {"rule_lr_scale", p.rule_lr_scale},
                            {"feature_flags", p.features},
                            {"windows", std::to_string(guard::kWindowBytes) + " bytes every " +
                                            std::to_string(guard::kWindowStride)},

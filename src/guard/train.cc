@@ -145,7 +145,7 @@ InjectionModel fit(const std::vector<const Prepared*>& data, const TrainParams& 
       for (size_t r = 0; r < n_rules; ++r) {
         if (!e.rules[r]) continue;
         g2_rules[r] += g * g;
-        m.rule_weights[r] -= lr * g / (std::sqrt(g2_rules[r]) + kEps);
+        m.rule_weights[r] -= static_cast<float>(p.rule_lr_scale) * lr * g / (std::sqrt(g2_rules[r]) + kEps);
       }
       g2_bias += g * g;
       m.bias -= lr * g / (std::sqrt(g2_bias) + kEps);

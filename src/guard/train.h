@@ -68,6 +68,9 @@ struct TrainParams {
   // After the first epoch, each line's gradient goes into its best-scoring candidate (view,
   // window or decoded payload), the one the detector's maximum picks.
   bool multiple_instance = false;
+  // Step size of the rule and signal weights relative to the n-gram weights. 3 was better in
+  // cross-validation but not shipped (docs/guard-injection-eval.md).
+  double rule_lr_scale = 1.0;
 };
 
 struct TrainSummary {
