@@ -10,8 +10,12 @@
 #include <fstream>
 #include <sstream>
 
+#include "core/byte_reader.h"
 #include "sandbox/lockdown.h"
+#include "sandbox/memfd.h"
 #include "server/e2e_util.h"
+#include "server/scheduler/worker_backend.h"
+#include "server/server.h"
 #include "test_util.h"
 
 namespace ztslm::server {
@@ -167,6 +171,99 @@ TEST(ServeWorkerE2eTest, ServesThroughASandboxedWorkerAndSurvivesItsDeath) {
   EXPECT_EQ(serve.stop(), 0);
   std::filesystem::remove_all(dir_w);
   std::filesystem::remove_all(dir_i);
+}
+
+// Kills the worker serving a generation when its first text arrives (when armed): the failure
+// a crashed worker causes, at a known point of the stream.
+class KillOnFirstText final : public Backend {
+ public:
+  explicit KillOnFirstText(scheduler::WorkerBackend& inner) : inner_(&inner) {}
+  ModelInfo model_info() const override { return inner_->model_info(); }
+  Result<std::unique_ptr<BackendSession>> create_session() override { return inner_->create_session(); }
+  Result<GenerateResult> generate(const GenerateRequest& req, const TokenCallback& on_text) override {
+    bool killed = false;
+    return inner_->generate(req, [&](std::string_view piece) {
+      if (armed_ && !killed) {
+        killed = true;
+        for (const auto& w : inner_->workers()) {
+          if (w.busy) ::kill(w.pid, SIGKILL);
+        }
+      }
+      return on_text(piece);
+    });
+  }
+  bool armed_ = false;
+
+ private:
+  scheduler::WorkerBackend* inner_;
+};
+
+TEST(GatewayWorkerE2eTest, AWorkerKilledMidGenerationFailsOnlyThatRequest) {
+  ZTSLM_REQUIRE_SHARED();
+  std::ifstream in(testdata_path("models/tiny-llama-spm-Q8_0.gguf"), std::ios::binary);
+  const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  auto w = sandbox::SealedMemfdWriter::create("model", bytes.size());
+  ASSERT_TRUE(w.has_value());
+  ASSERT_TRUE(w->append(as_bytes(bytes)).ok());
+  auto memfd = w->seal();
+  ASSERT_TRUE(memfd.has_value());
+  scheduler::WorkerBackendOptions wo;
+  wo.binary = ZTSLM_BINARY;
+  wo.model_fd = memfd->get();
+  wo.model_id = "tiny";
+  wo.n_ctx = 256;
+  wo.count = 1;
+  wo.restart_backoff_ms = 10;
+  wo.allow_degraded_lockdown = sandbox::landlock_abi_version() == 0;
+  wo.drop_user = ::geteuid() == 0;
+  auto wb = scheduler::WorkerBackend::create(wo);
+  ASSERT_TRUE(wb.has_value()) << wb.error().to_string();
+  KillOnFirstText backend(**wb);
+
+  ManualClock clock;
+  MemoryKeyAuth auth(clock);
+  SimpleAuditSink audit("", 4096);
+  const std::string key = auth.create_key("alice", "t1", {"user"});
+  const std::string dir = make_temp_dir();
+  ServerConfig cfg = *default_config();
+  cfg.port = 0;
+  cfg.state_dir = dir;
+  cfg.model.allow_unsigned = true;
+  ServerParts parts;
+  parts.backend = &backend;
+  parts.auth = &auth;
+  parts.audit = &audit;
+  parts.clock = &clock;
+  auto srv = Server::start(cfg, parts);
+  ASSERT_TRUE(srv.has_value()) << srv.error().to_string();
+  auto post = [&](bool stream) {
+    return curl_request((*srv)->port(), (*srv)->ca_file(), "POST", "/v1/chat/completions", chat_body(stream),
+                        {bearer(key)});
+  };
+
+  // Not streaming: nothing was sent yet, so the client gets a clean 503.
+  backend.armed_ = true;
+  const HttpResp plain = post(false);
+  EXPECT_EQ(plain.status, 503) << plain.body;
+  EXPECT_EQ(plain.j()["error"]["type"], "server_error") << plain.body;
+  // Streaming: the stream ends with an error event and [DONE].
+  ASSERT_TRUE((*wb)->wait_until_up_for_test(1, 30000));
+  const HttpResp stream = post(true);
+  EXPECT_EQ(stream.status, 200);
+  EXPECT_NE(stream.body.find("\"error\""), std::string::npos) << stream.body;
+  EXPECT_NE(stream.body.find("data: [DONE]"), std::string::npos) << stream.body;
+  // The next request is served by the restarted worker.
+  backend.armed_ = false;
+  ASSERT_TRUE((*wb)->wait_until_up_for_test(2, 30000));
+  const HttpResp after = post(false);
+  EXPECT_EQ(after.status, 200) << after.body;
+  bool audited_503 = false;
+  for (const auto& r : audit.records()) {
+    if (r.route == "POST /v1/chat/completions" && r.http_status == 503) audited_503 = true;
+  }
+  EXPECT_TRUE(audited_503);
+  (*srv)->stop();
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace
