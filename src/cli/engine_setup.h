@@ -19,6 +19,10 @@ struct LoadedModel {
 // Maps and validates `path`, then builds its vocabulary. Errors name the file.
 Result<LoadedModel> load_model(const std::string& path);
 
+// Maps the file behind `fd` (a sealed memfd of a verified model; the caller keeps owning `fd`)
+// and loads it as load_model does. `name` only labels errors; no path is opened.
+Result<LoadedModel> load_model_fd(int fd, const std::string& name);
+
 // Threads to use when the user gave none: the CPUs this process may run on.
 int default_threads();
 

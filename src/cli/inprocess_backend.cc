@@ -27,7 +27,8 @@ class EngineSession final : public server::BackendSession {
 }  // namespace
 
 Result<std::unique_ptr<InProcessBackend>> InProcessBackend::create(const InProcessBackendOptions& opt) {
-  ZTSLM_ASSIGN_OR_RETURN(LoadedModel lm, load_model(opt.model_path));
+  ZTSLM_ASSIGN_OR_RETURN(LoadedModel lm,
+                         opt.model_fd >= 0 ? load_model_fd(opt.model_fd, opt.model_path) : load_model(opt.model_path));
   std::unique_ptr<InProcessBackend> b(new InProcessBackend(std::move(lm), opt.threads > 0 ? opt.threads : default_threads()));
   std::string fmt = opt.chat_format;
   if (fmt.empty()) {
@@ -44,6 +45,9 @@ Result<std::unique_ptr<InProcessBackend>> InProcessBackend::create(const InProce
   b->n_ctx_ = std::max<uint32_t>(16, std::min(opt.n_ctx, train > 0 ? train : opt.n_ctx));
   b->info_.id = opt.model_id.empty() ? std::filesystem::path(opt.model_path).stem().string() : opt.model_id;
   b->info_.n_ctx = b->n_ctx_;
+  b->info_.digest = opt.provenance.digest;
+  b->info_.signer = opt.provenance.signer;
+  b->info_.verified = opt.provenance.verified;
   b->info_.created_unix = std::chrono::duration_cast<std::chrono::seconds>(
                               std::chrono::system_clock::now().time_since_epoch()).count();
   return b;

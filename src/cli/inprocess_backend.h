@@ -22,7 +22,13 @@
 namespace ztslm::cli {
 
 struct InProcessBackendOptions {
+  // The model: `model_fd` >= 0 maps that fd (the sealed memfd of a verified model, see
+  // cli/verified_model.h; the caller keeps owning it) and `model_path` only names it; otherwise
+  // `model_path` is opened.
+  int model_fd = -1;
   std::string model_path;
+  // Provenance reported by model_info() (digest, signer, verified); the rest of it is ignored.
+  server::ModelInfo provenance;
   std::string model_id;     // "" = file name without ".gguf"
   std::string chat_format;  // "" = from the model's template, else chatml
   uint32_t n_ctx = 2048;    // clamped to the model's training context

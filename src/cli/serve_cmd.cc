@@ -1,5 +1,7 @@
 // `ztslm serve`: the HTTPS gateway (server/) in front of the engine: sandboxed worker processes
-// (worker.mode sandboxed) or, for debugging, the in-process backend.
+// (worker.mode sandboxed) or, for debugging, the in-process backend. The model runs only after its
+// signature verified against the configured trust store (cli/verified_model.h); the engine, in
+// every mode, maps the sealed memfd that verification filled, never the path.
 #include <pthread.h>
 #include <pwd.h>
 #include <signal.h>
@@ -20,8 +22,8 @@
 #include "cli/commands.h"
 #include "cli/common.h"
 #include "cli/inprocess_backend.h"
+#include "cli/verified_model.h"
 #include "core/utf8.h"
-#include "sandbox/memfd.h"
 #include "server/config/config.h"
 #include "server/scheduler/worker_backend.h"
 #include "audit/audit_log.h"
@@ -75,29 +77,11 @@ Result<std::shared_ptr<const identity::MtlsVerifier>> make_mtls(const server::Se
   return identity::MtlsVerifier::create(std::move(mc), identity::system_unix_now);
 }
 
-// Copies the model file into a sealed memfd as it is, without a signature check: the workers map
-// exactly these bytes and nobody can change them afterwards, but nothing vouches for them yet.
-Result<sandbox::UniqueFd> copy_model_to_sealed_memfd_unverified(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return Status::not_found("cannot open model {}", path);
-  std::error_code ec;
-  const auto size = std::filesystem::file_size(path, ec);
-  ZTSLM_ASSIGN_OR_RETURN(sandbox::SealedMemfdWriter w, sandbox::SealedMemfdWriter::create("ztslm-model", ec ? 0 : size));
-  std::vector<char> buf(size_t{1} << 20);
-  while (in) {
-    in.read(buf.data(), static_cast<std::streamsize>(buf.size()));
-    const auto n = static_cast<size_t>(in.gcount());
-    if (n == 0) break;
-    ZTSLM_TRY(w.append(std::as_bytes(std::span<const char>(buf.data(), n))));
-  }
-  if (in.bad()) return Status::internal("reading model {} failed", path);
-  return w.seal();
-}
-
 // The engine behind the gateway: sandboxed workers (worker.mode sandboxed, the default) or the
 // engine in this process (inprocess: debugging and tests only).
+// Both map `model.fd` (borrowed: it must outlive the backend) and report its provenance.
 Result<std::unique_ptr<server::Backend>> make_backend(const server::ServerConfig& cfg, server::AuditSink& audit,
-                                                      sandbox::UniqueFd& model_memfd) {
+                                                      const VerifiedModel& model) {
   const std::string model_id =
       cfg.model.id.empty() ? std::filesystem::path(cfg.model.path).stem().string() : cfg.model.id;
   if (cfg.worker.mode == "inprocess") {
@@ -105,6 +89,8 @@ Result<std::unique_ptr<server::Backend>> make_backend(const server::ServerConfig
                  "ztslm serve: WARNING: worker.mode is inprocess: the model runs inside the gateway, next to its "
                  "keys, without a sandbox. Use it for debugging and tests only.\n");
     InProcessBackendOptions bo;
+    bo.model_fd = model.fd.get();
+    model.fill(bo.provenance);
     bo.model_path = cfg.model.path;
     bo.model_id = model_id;
     bo.chat_format = cfg.model.chat_format;
@@ -113,10 +99,10 @@ Result<std::unique_ptr<server::Backend>> make_backend(const server::ServerConfig
     ZTSLM_ASSIGN_OR_RETURN(auto b, InProcessBackend::create(bo));
     return std::unique_ptr<server::Backend>(std::move(b));
   }
-  ZTSLM_ASSIGN_OR_RETURN(model_memfd, copy_model_to_sealed_memfd_unverified(cfg.model.path));
   server::scheduler::WorkerBackendOptions wo;
   wo.binary = cfg.worker.binary;
-  wo.model_fd = model_memfd.get();
+  wo.model_fd = model.fd.get();
+  model.fill(wo.provenance);
   wo.model_id = model_id;
   wo.chat_format = cfg.model.chat_format;
   wo.n_ctx = cfg.model.n_ctx;
@@ -168,6 +154,19 @@ int run_serve(const ServeArgs& a) {
   if (!state.has_value()) return fail(state.error());
   cfg->state_dir = *state;
 
+  // Provenance first: nothing below (key store, audit log, TLS, socket, workers) exists for a
+  // model that is refused. `model` holds the sealed memfd every engine maps; it outlives them.
+  auto trust = build_trust_store(*cfg);
+  if (!trust.has_value()) return fail(trust.error());
+  auto model = load_verified_model(*cfg, *trust);
+  if (!model.has_value()) return fail(model.error());
+  if (!model->verified) {
+    std::fprintf(stderr,
+                 "ztslm serve: WARNING: model.allow_unsigned is set: model %s runs UNVERIFIED (sha256 %s); "
+                 "its provenance is not checked, and /v1/models and the audit log say so\n",
+                 cfg->model.path.c_str(), model->info.sha256.c_str());
+  }
+
   // Signals are taken synchronously by this thread; every server thread inherits the mask.
   // SIGHUP reloads the policy files.
   sigset_t sigs;
@@ -192,9 +191,16 @@ int run_serve(const ServeArgs& a) {
   auto audit_log = audit::AuditLog::open(ao);
   if (!audit_log.has_value()) return fail(audit_log.error());
   server::AuditLogSink audit_sink(**audit_log);
+  {
+    // Which bytes this gateway serves, and whether anyone vouched for them.
+    audit::SystemEvent ev;
+    ev.event = model->verified ? "model.verified" : "model.unverified";
+    ev.details = {{"path", cfg->model.path}, {"digest", model->digest()}, {"signer", model->info.signer},
+                  {"verified", model->verified ? "true" : "false"}, {"bytes", std::to_string(model->info.n_bytes)}};
+    if (auto r = (*audit_log)->append(ev); !r.has_value()) return fail(r.error());
+  }
 
-  sandbox::UniqueFd model_memfd;  // the sealed model the workers map; outlives the backend
-  auto backend = make_backend(*cfg, audit_sink, model_memfd);
+  auto backend = make_backend(*cfg, audit_sink, *model);
   if (!backend.has_value()) return fail(backend.error());
 
   // The policy in force: policy.path, or the embedded policy/default.rego when it is "".

@@ -131,7 +131,8 @@ Result<LoadedModelInfo> verify_and_copy_model(const std::string& path, const Tru
     std::erase_if(candidates, [&](const Publisher* p) { return p->key.hint() != *bundle.key_hint; });
     if (candidates.empty()) {
       if (pinned != nullptr) {
-        return Status::permission_denied("untrusted key: model {} must be signed by {}, bundle names key {}",
+        return Status::permission_denied("untrusted key: not the pinned publisher: model {} must be signed by {}, "
+                                         "bundle names key {}",
                                          opt.model_name, pinned->name, *bundle.key_hint);
       }
       return Status::permission_denied("untrusted key: signing key {} is not in the trust store", *bundle.key_hint);

@@ -70,7 +70,8 @@ struct LoadedModelInfo {
 // caller must discard what the sink received when this fails. Errors, each naming the reason:
 //   kNotFound          "missing signature: <path>"
 //   kMalformed         unreadable bundle or statement
-//   kPermissionDenied  "untrusted key: ..." (no trusted key / not the pinned publisher)
+//   kPermissionDenied  "untrusted key: ..." (no trusted key), "untrusted key: not the pinned
+//                      publisher: ..." (signed by a key other than the pinned publisher's)
 //   kUnauthenticated   "invalid signature: ..."
 //   kPermissionDenied  "digest mismatch: ..." (the file is not what was signed)
 //   kFailedPrecondition the manifest is not one sha256 "files" resource for this file

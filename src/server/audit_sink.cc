@@ -16,6 +16,8 @@ audit::RequestRecord to_request_record(const AuditRecord& r) {
   o.route = sp == std::string::npos ? r.route : r.route.substr(sp + 1);
   o.session_id = r.session;
   o.model.name = r.model;
+  o.model.digest = r.model_digest;
+  o.model.signer = r.model_signer;
   o.decision = r.decision == "allow" ? audit::Decision::kAllow
                : r.decision == "deny" ? audit::Decision::kDeny : audit::Decision::kNone;
   o.reasons = r.reasons;

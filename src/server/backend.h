@@ -56,10 +56,14 @@ struct GenerateResult {
   double first_token_ms = 0;   // from the call to the first text piece
 };
 
+// The served model and its provenance, as the loader established it before the first request.
 struct ModelInfo {
   std::string id;
   uint32_t n_ctx = 0;
   int64_t created_unix = 0;
+  std::string digest;     // "sha256:<hex>" of the bytes the engine executes; "" when not known
+  std::string signer;     // trusted publisher whose signature verified, or "unverified"
+  bool verified = false;  // true only when the signature and the digest both checked out
 };
 
 // Receives each piece of generated text (whole UTF-8 characters). Returning false cancels the

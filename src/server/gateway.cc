@@ -39,6 +39,7 @@ struct Gateway::Ctx {
   int64_t start_ns = 0;
   uint32_t max_tokens_cap = 0;  // policy obligation
   std::string quota_class;      // policy obligation
+  bool model_route = false;     // responses carry X-Model-Digest
   bool replied = false;
 };
 
@@ -76,9 +77,10 @@ nlohmann::json build_policy_input(const PolicyInputArgs& a) {
            {"user", r.user}};
   }
   in["request"] = std::move(req);
-  // No provenance check exists for the in-process backend yet: the model is never "verified".
-  in["model"] = {{"name", a.model_id}, {"digest", ""}, {"verified", false}};
-  in["model"]["allow_unsigned"] = a.model_allow_unsigned;
+  // Provenance as the loader established it (cli/verified_model.h): verified only when a
+  // trusted publisher's signature covered exactly the bytes the engine runs.
+  in["model"] = {{"name", a.model_id}, {"digest", a.model_digest}, {"verified", a.model_verified},
+                 {"signer", a.model_signer}, {"allow_unsigned", a.model_allow_unsigned}};
   if (a.session_id.empty()) {
     in["session"] = json::object();
   } else {
@@ -95,6 +97,7 @@ Gateway::Gateway(const ServerConfig& cfg, GatewayDeps deps)
       d_(deps),
       sessions_(cfg.sessions, *deps.clock, [b = deps.backend] { return b->create_session(); }),
       model_id_(deps.backend->model_info().id),
+      model_(deps.backend->model_info()),
       request_prefix_("req_" + random_hex(6) + "_") {
   const Limits& l = cfg.limits;
   parse_limits_.max_body_bytes = l.max_body_bytes;
@@ -146,6 +149,8 @@ void Gateway::on_rejected(int status, std::string_view reason, std::string_view 
   r.reasons.emplace_back(reason);
   r.http_status = status;
   r.client_address = std::string(client_address);
+  r.model_digest = model_.digest;
+  r.model_signer = model_.signer;
   (void)d_.audit->record(r);
 }
 
@@ -166,6 +171,7 @@ void Gateway::finish_record(Ctx& c, int status) {
 void Gateway::reply(Ctx& c, int status, std::string_view content_type, std::string body, http::Headers headers) {
   c.replied = true;
   headers.emplace_back("X-Request-Id", c.rec.request_id);
+  if (c.model_route && !model_.digest.empty()) headers.emplace_back("X-Model-Digest", model_.digest);
   finish_record(c, status);
   c.out->send(status, content_type, std::move(body), std::move(headers));
 }
@@ -186,6 +192,8 @@ void Gateway::handle(http::Request req, std::shared_ptr<http::Responder> respond
   c.rec.request_id = request_prefix_ + std::to_string(request_seq_.fetch_add(1));
   c.rec.route = std::string(c.req.method) + " " + std::string(route_label(c.req.path));
   c.rec.client_address = c.req.client_address;
+  c.rec.model_digest = model_.digest;
+  c.rec.model_signer = model_.signer;
   route(c);
 }
 
@@ -223,6 +231,9 @@ bool Gateway::authorize(Ctx& c, std::string_view action, const openai::ApiReques
   a.action = action;
   a.request = req;
   a.model_id = model_id_;
+  a.model_digest = model_.digest;
+  a.model_signer = model_.signer;
+  a.model_verified = model_.verified;
   a.session_id = c.req.session_id;
   a.client_address = c.req.client_address;
   a.unix_time = c.rec.time_unix;
@@ -285,6 +296,9 @@ void Gateway::route(Ctx& c) {
     return reply(c, ok ? 200 : 503, kJson, ok ? "{\"status\":\"ok\"}" : "{\"status\":\"unavailable\"}");
   }
   if (!authenticate(c)) return;
+  // Model routes name the bytes behind every answer (after authentication: an anonymous
+  // caller learns nothing about the deployment).
+  c.model_route = p == "/v1/chat/completions" || p == "/v1/completions" || p == "/v1/models";
   if (p == "/v1/chat/completions" || p == "/v1/completions") {
     if (m != "POST") return reply_error(c, Status::invalid_argument("method not allowed"), 405);
     return handle_generate(c, p == "/v1/chat/completions");
@@ -453,7 +467,9 @@ void Gateway::run_generation(GenJob& job) {
   auto start_stream = [&] {
     if (started) return;
     started = true;
-    c.out->start_stream(200, "text/event-stream", {{"X-Request-Id", c.rec.request_id}});
+    http::Headers h = {{"X-Request-Id", c.rec.request_id}};
+    if (!model_.digest.empty()) h.emplace_back("X-Model-Digest", model_.digest);
+    c.out->start_stream(200, "text/event-stream", std::move(h));
     if (api.is_chat) c.out->write(openai::chunk_sse(meta, "", true, nullptr, nullptr));
   };
   auto emit = [&](std::string_view piece) -> bool {

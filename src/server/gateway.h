@@ -50,6 +50,11 @@ struct PolicyInputArgs {
   std::string_view client_address;
   int64_t unix_time = 0;
   bool model_allow_unsigned = false;  // config model.allow_unsigned
+  // The served model's provenance (ModelInfo): "sha256:<hex>" of the executed bytes, the trusted
+  // publisher (or "unverified"), and whether its signature verified.
+  std::string_view model_digest;
+  std::string_view model_signer;
+  bool model_verified = false;
 };
 nlohmann::json build_policy_input(const PolicyInputArgs& a);
 
@@ -92,6 +97,7 @@ class Gateway final : public http::Handler {
   openai::ParseLimits parse_limits_;
   SessionStore sessions_;
   std::string model_id_;
+  ModelInfo model_;  // the served model's provenance, fixed at start
   std::string request_prefix_;
   std::atomic<uint64_t> request_seq_{0};
   std::atomic<bool> ready_{true};

@@ -171,6 +171,8 @@ nlohmann::json audit_record_json(const AuditRecord& r) {
       {"client", r.client_address},   {"session", r.session},
   };
   if (!r.auth_failure.empty()) j["auth_failure"] = r.auth_failure;
+  if (!r.model_digest.empty()) j["model_digest"] = r.model_digest;
+  if (!r.model_signer.empty()) j["model_signer"] = r.model_signer;
   return j;
 }
 

@@ -146,7 +146,9 @@ struct AuditRecord {
   std::string auth_method;
   std::string auth_failure;  // internal reason of a 401
   std::string route;
-  std::string model;
+  std::string model;         // the model the request named
+  std::string model_digest;  // "sha256:<hex>" of the served model's bytes (every record)
+  std::string model_signer;  // its trusted publisher, or "unverified"
   std::string decision;  // "allow", "deny", "error"
   std::vector<std::string> reasons;
   std::map<std::string, uint32_t> guard_findings;

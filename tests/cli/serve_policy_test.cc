@@ -43,7 +43,8 @@ TEST(ServePolicyTest, SighupReloadsThePolicyFilesAndKeepsTheOldOnFailure) {
   std::filesystem::create_directories(dir + "/policy");
   std::ofstream(dir + "/policy/authz.rego") << kPolicy;
   std::ofstream(dir + "/ztslm.yaml") << "listen: {port: 0}\nstate_dir: " << dir << "/state\n"
-                                     << "policy: {path: " << dir << "/policy, reload_interval_ms: 0}\n";
+                                     << "policy: {path: " << dir << "/policy, reload_interval_ms: 0}\n"
+                                     << "model: {allow_unsigned: true}\n";  // the shared model is unsigned
   const std::string model = ::ztslm::testing::testdata_path("models/tiny-llama-spm-Q8_0.gguf");
   const std::string out = dir + "/out.txt", err = dir + "/err.txt";
   const pid_t pid = fork();

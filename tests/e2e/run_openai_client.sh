@@ -16,9 +16,21 @@ fi
 STATE=$(mktemp -d)
 trap 'kill $PID_SRV 2>/dev/null; wait $PID_SRV 2>/dev/null; rm -rf "$STATE"' EXIT
 PID_SRV=""
-# The test model is unsigned: the operator's config admits it under the default policy.
-printf 'model:\n  allow_unsigned: true\n' >"$STATE/ztslm.yaml"
-coproc SRV { exec "$ZTSLM" serve --config "$STATE/ztslm.yaml" --model "$MODEL" --state-dir "$STATE" --port 0 2>&1; }
+# The gateway serves only signed models: sign a copy with a fresh publisher key and trust that key.
+mkdir -p "$STATE/model"
+SIGNED="$STATE/model/$(basename "$MODEL")"
+cp "$MODEL" "$SIGNED"
+openssl ecparam -name prime256v1 -genkey -noout 2>/dev/null | openssl pkcs8 -topk8 -nocrypt -out "$STATE/model/key.pem" &&
+  openssl pkey -in "$STATE/model/key.pem" -pubout -out "$STATE/model/key.pub.pem" &&
+  "$ZTSLM" model sign --key "$STATE/model/key.pem" "$SIGNED" >/dev/null || { echo "FAIL: cannot sign the model"; exit 1; }
+cat >"$STATE/ztslm.yaml" <<EOF
+listen: {port: 0}
+state_dir: $STATE
+model: {path: $SIGNED}
+trust:
+  publishers: [{name: e2e, public_key_file: $STATE/model/key.pub.pem}]
+EOF
+coproc SRV { exec "$ZTSLM" serve --config "$STATE/ztslm.yaml" 2>&1; }
 PID_SRV=$SRV_PID
 KEY=""; PORT=""
 while IFS= read -r -t 60 line <&"${SRV[0]}"; do

@@ -49,6 +49,16 @@ TEST(ConfigTest, RejectsEachDefect) {
       {"zero workers", "worker:\n  count: 0\n"},
       {"not a boolean", "worker:\n  allow_degraded_lockdown: yes\n"},
       {"backoff cap below start", "worker:\n  restart_backoff_ms: 500\n  restart_backoff_max_ms: 100\n"},
+      {"allow_unsigned not a boolean", "model:\n  allow_unsigned: yes\n"},
+      {"publishers not a list", "trust:\n  publishers: {name: a}\n"},
+      {"publisher without a name", "trust:\n  publishers: [{public_key_file: a.pem}]\n"},
+      {"publisher without a key", "trust:\n  publishers: [{name: a}]\n"},
+      {"publisher with two keys", "trust:\n  publishers: [{name: a, public_key_file: a.pem, public_key_pem: x}]\n"},
+      {"publisher unknown key", "trust:\n  publishers: [{name: a, public_key_file: a.pem, url: x}]\n"},
+      {"duplicate publisher", "trust:\n  publishers: [{name: a, public_key_file: a.pem}, {name: a, public_key_file: b.pem}]\n"},
+      {"pin of an unknown publisher", "model:\n  publisher: a\n"},
+      {"pin with allow_unsigned",
+       "trust:\n  publishers: [{name: a, public_key_file: a.pem}]\nmodel:\n  publisher: a\n  allow_unsigned: true\n"},
   };
   for (const auto& c : kCases) {
     EXPECT_THAT(parse_config(c.yaml, ServerConfig()), StatusIs(StatusCode::kInvalidArgument)) << c.name;
@@ -99,6 +109,30 @@ TEST(ConfigTest, WorkersAreSandboxedAndSharedByDefault) {
   EXPECT_EQ(p->worker.count, 8u);
   EXPECT_TRUE(p->worker.allow_degraded_lockdown);
   EXPECT_EQ(p->worker.mode, "sandboxed");
+}
+
+TEST(ConfigTest, TrustSectionAndModelProvenanceKeys) {
+  auto base = default_config();
+  ASSERT_TRUE(base.has_value());
+  EXPECT_TRUE(base->trust.publishers.empty());  // nothing is trusted by default
+  EXPECT_FALSE(base->model.allow_unsigned);
+  auto c = parse_config(
+      "trust:\n  publishers:\n    - {name: acme, public_key_file: /k/acme.pem}\n"
+      "    - name: lab\n      public_key_pem: \"-----BEGIN PUBLIC KEY-----\"\n"
+      "model:\n  path: m.gguf\n  signature_path: m.bundle\n  publisher: lab\n",
+      *base);
+  ASSERT_TRUE(c.has_value()) << c.error().to_string();
+  ASSERT_EQ(c->trust.publishers.size(), 2u);
+  EXPECT_EQ(c->trust.publishers[0].name, "acme");
+  EXPECT_EQ(c->trust.publishers[0].public_key_file, "/k/acme.pem");
+  EXPECT_EQ(c->trust.publishers[1].public_key_pem, "-----BEGIN PUBLIC KEY-----");
+  EXPECT_EQ(c->model.signature_path, "m.bundle");
+  EXPECT_EQ(c->model.publisher, "lab");
+  // A later file replaces the list as a whole.
+  auto d = parse_config("trust:\n  publishers: []\nmodel:\n  publisher: \"\"\n  allow_unsigned: true\n", *c);
+  ASSERT_TRUE(d.has_value()) << d.error().to_string();
+  EXPECT_TRUE(d->trust.publishers.empty());
+  EXPECT_TRUE(d->model.allow_unsigned);
 }
 
 TEST(ConfigTest, EmptyDocumentKeepsBase) {

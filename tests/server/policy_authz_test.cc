@@ -144,6 +144,48 @@ TEST(PolicyAuthorizerTest, DefaultPolicyInForceAndAllowUnsignedOnlyWhenConfigure
   }
 }
 
+TEST(PolicyInputTest, CarriesTheModelProvenance) {
+  const Principal t1 = user("t1");
+  PolicyInputArgs a;
+  a.principal = &t1;
+  a.action = "models";
+  a.model_id = "m";
+  json in = build_policy_input(a);
+  EXPECT_EQ(in["model"], json({{"name", "m"}, {"digest", ""}, {"verified", false}, {"signer", ""}, {"allow_unsigned", false}}));
+  const std::string digest = "sha256:" + std::string(64, 'a');
+  a.model_digest = digest;
+  a.model_signer = "acme";
+  a.model_verified = true;
+  in = build_policy_input(a);
+  EXPECT_EQ(in["model"], json({{"name", "m"}, {"digest", digest}, {"verified", true}, {"signer", "acme"}, {"allow_unsigned", false}}));
+}
+
+TEST(PolicyAuthorizerTest, ShippedDefaultPolicyAllowsAVerifiedModel) {
+  const std::string path = std::string(ZTSLM_SOURCE_DIR) + "/policy";
+  if (!std::filesystem::exists(path + "/default.rego")) GTEST_SKIP() << "policy/default.rego not present";
+  policy::DecisionPoint pdp{policy::DecisionPoint::Options()};
+  ASSERT_TRUE(load_policy(pdp, path).ok());
+  PolicyAuthorizer authz(pdp);
+  openai::ApiRequest req;
+  req.model = "qwen2-0.5b-instruct";
+  req.sampling.max_tokens = 10;
+  const Principal t1 = user("t1");
+  PolicyInputArgs a{&t1, "POST", "/v1/chat/completions", "generate", &req, "qwen2-0.5b-instruct", "", "127.0.0.1", 1700000000};
+  const std::string digest = "sha256:" + std::string(64, 'b');
+  a.model_digest = digest;
+  a.model_signer = "acme";
+  a.model_verified = true;
+  auto d = authz.authorize(build_policy_input(a));
+  ASSERT_TRUE(d.has_value());
+  EXPECT_TRUE(d->allow);
+  EXPECT_EQ(d->max_tokens_cap, 512u);  // the user role's cap
+  a.model_verified = false;  // same digest, but no trusted signature: denied
+  d = authz.authorize(build_policy_input(a));
+  ASSERT_TRUE(d.has_value());
+  EXPECT_FALSE(d->allow);
+  EXPECT_THAT(d->reasons, ::testing::Contains("model provenance is not verified"));
+}
+
 TEST(PolicyAuthorizerTest, GatewayEnforcesDecisionAndObligation) {
   ZTSLM_REQUIRE_SHARED();
   const std::string dir = make_temp_dir();

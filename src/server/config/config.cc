@@ -70,6 +70,34 @@ Setter bool_field(bool* out) {
   };
 }
 
+// trust.publishers: a sequence of {name, public_key_file | public_key_pem}; replaces the base's.
+Setter publishers_field(std::vector<PublisherConfig>* out) {
+  return [out](const YAML::Node& n, const std::string& key) -> Status {
+    std::vector<PublisherConfig> list;
+    if (!n.IsNull()) {
+      if (!n.IsSequence()) return Status::invalid_argument("config: {} must be a list", key);
+      if (n.size() > 256) return Status::invalid_argument("config: {} has more than 256 entries", key);
+      for (size_t i = 0; i < n.size(); ++i) {
+        const std::string item = key + "[" + std::to_string(i) + "]";
+        PublisherConfig p;
+        ZTSLM_TRY(walk(n[i], item, {{"name", string_field(&p.name)},
+                                    {"public_key_file", string_field(&p.public_key_file)},
+                                    {"public_key_pem", string_field(&p.public_key_pem)}}));
+        if (p.name.empty()) return Status::invalid_argument("config: {}.name is missing", item);
+        if (p.public_key_file.empty() == p.public_key_pem.empty()) {
+          return Status::invalid_argument("config: {} needs exactly one of public_key_file, public_key_pem", item);
+        }
+        for (const PublisherConfig& q : list) {
+          if (q.name == p.name) return Status::invalid_argument("config: {}.name repeats an earlier publisher", item);
+        }
+        list.push_back(std::move(p));
+      }
+    }
+    *out = std::move(list);
+    return Status();
+  };
+}
+
 Setter section(std::map<std::string, Setter> setters) {
   return [setters = std::move(setters)](const YAML::Node& n, const std::string& key) {
     return walk(n, key, setters);
@@ -137,7 +165,10 @@ Status apply(const YAML::Node& root, ServerConfig& c) {
                          {"chat_format", string_field(&c.model.chat_format)},
                          {"n_ctx", uint_field(&c.model.n_ctx, 16, 1 << 20)},
                          {"threads", uint_field(&c.model.threads, 0, 1024)},
+                         {"signature_path", string_field(&c.model.signature_path)},
+                         {"publisher", string_field(&c.model.publisher)},
                          {"allow_unsigned", bool_field(&c.model.allow_unsigned)}})},
+      {"trust", section({{"publishers", publishers_field(&c.trust.publishers)}})},
       {"sessions", section({{"max_sessions", uint_field(&c.sessions.max_sessions, 0, 1 << 20)},
                             {"max_per_principal", uint_field(&c.sessions.max_per_principal, 0, 1 << 20)},
                             {"idle_ttl_s", uint_field(&c.sessions.idle_ttl_s, 1, kU32)},
@@ -181,6 +212,14 @@ Status apply(const YAML::Node& root, ServerConfig& c) {
   if (c.address.empty()) return Status::invalid_argument("config: listen.address is empty");
   if (c.quotas.enabled && c.quotas.classes.find("default") == c.quotas.classes.end()) {
     return Status::invalid_argument("config: quotas.classes.default is required while quotas are enabled");
+  }
+  if (!c.model.publisher.empty()) {
+    if (c.model.allow_unsigned) {
+      return Status::invalid_argument("config: model.publisher and model.allow_unsigned exclude each other");
+    }
+    bool known = false;
+    for (const PublisherConfig& p : c.trust.publishers) known = known || p.name == c.model.publisher;
+    if (!known) return Status::invalid_argument("config: model.publisher names no entry of trust.publishers");
   }
   return Status();
 }

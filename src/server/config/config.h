@@ -7,6 +7,7 @@
 #include <map>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "core/result.h"
 #include "policy/quota.h"
@@ -44,7 +45,23 @@ struct ModelConfig {
   std::string chat_format;
   uint32_t n_ctx = 2048;
   uint32_t threads = 0;
-  bool allow_unsigned = false;  // the policy may admit a model whose signature did not verify
+  std::string signature_path;  // "" = "<path>.sig"
+  std::string publisher;       // "" = any trusted publisher; else the one that must have signed it
+  bool allow_unsigned = false;  // serve without verification (loud warning, audited, "verified":
+                                // false); the default policy then admits the model
+};
+
+// One trusted model publisher: a name (the signer in audit records and /v1/models) and its
+// ECDSA public key, from a PEM file or inline PEM text (exactly one of the two).
+struct PublisherConfig {
+  std::string name;
+  std::string public_key_file;
+  std::string public_key_pem;
+};
+
+// The model trust store (provenance/): the publishers whose signatures `ztslm serve` accepts.
+struct TrustConfig {
+  std::vector<PublisherConfig> publishers;
 };
 
 struct SessionConfig {
@@ -92,6 +109,7 @@ struct ServerConfig {
   TlsConfig tls;
   Limits limits;
   ModelConfig model;
+  TrustConfig trust;
   SessionConfig sessions;
   WorkerConfig worker;
   uint32_t io_threads = 4;

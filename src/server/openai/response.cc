@@ -67,9 +67,12 @@ std::string usage_chunk_sse(const ResponseMeta& m, const GenerateResult& r) {
 }
 
 std::string models_json(const ModelInfo& info) {
+  // "ztslm" is an extension object: OpenAI clients ignore members they do not know.
   json j = {{"object", "list"},
             {"data", json::array({{{"id", info.id}, {"object", "model"}, {"created", info.created_unix},
-                                   {"owned_by", "ztslm"}}})}};
+                                   {"owned_by", "ztslm"},
+                                   {"ztslm", {{"digest", info.digest}, {"signer", info.signer},
+                                              {"verified", info.verified}}}}})}};
   return dump(j);
 }
 

@@ -543,6 +543,9 @@ Result<std::unique_ptr<WorkerBackend>> WorkerBackend::create(const WorkerBackend
     core->binary = exe;
   }
   core->info.id = opt.model_id;
+  core->info.digest = opt.provenance.digest;
+  core->info.signer = opt.provenance.signer;
+  core->info.verified = opt.provenance.verified;
   core->info.created_unix = std::chrono::duration_cast<std::chrono::seconds>(
                                 std::chrono::system_clock::now().time_since_epoch()).count();
   const size_t n_start = opt.per_tenant ? 1 : opt.count;

@@ -44,6 +44,7 @@ struct WorkerBackendOptions {
   std::string binary;         // the ztslm executable; "" = /proc/self/exe
   int model_fd = -1;          // sealed model memfd; borrowed: must stay open while the backend lives
   std::string model_id;       // name in /v1/models
+  ModelInfo provenance;       // digest, signer, verified: reported by model_info(); the rest is ignored
   std::string chat_format;    // passed to the worker; "" = the model's template, else chatml
   uint32_t n_ctx = 2048;      // asked for in Hello (the worker clamps it to the model's)
   uint32_t count = 2;         // shared: workers; per_tenant: workers at most
