@@ -30,7 +30,13 @@ using namespace ztslm;
 
 class StubBackend final : public server::Backend {
  public:
-  server::ModelInfo model_info() const override { return {"stub-model", 2048, 1700000000}; }
+  server::ModelInfo model_info() const override {
+    server::ModelInfo m;
+    m.id = "stub-model";
+    m.n_ctx = 2048;
+    m.created_unix = 1700000000;
+    return m;
+  }
   Result<server::GenerateResult> generate(const server::GenerateRequest&, const server::TokenCallback&) override {
     return Status::unavailable("stub");
   }

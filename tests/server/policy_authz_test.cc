@@ -42,6 +42,20 @@ Principal user(const std::string& tenant) {
   return p;
 }
 
+// A chat generation by `p` asking for `req` (a view: both must outlive the result).
+PolicyInputArgs chat_input(const Principal& p, const openai::ApiRequest& req) {
+  PolicyInputArgs a;
+  a.principal = &p;
+  a.method = "POST";
+  a.path = "/v1/chat/completions";
+  a.action = "generate";
+  a.request = &req;
+  a.model_id = "qwen2-0.5b-instruct";
+  a.client_address = "127.0.0.1";
+  a.unix_time = 1700000000;
+  return a;
+}
+
 TEST(PolicyAuthorizerTest, DecidesOnThePolicyInputDocument) {
   const std::string dir = make_temp_dir();
   std::ofstream(dir + "/authz.rego") << kPolicy;
@@ -80,7 +94,7 @@ TEST(PolicyAuthorizerTest, ShippedDefaultPolicyDeniesAnUnverifiedModel) {
   req.model = "qwen2-0.5b-instruct";
   req.sampling.max_tokens = 10;
   const Principal t1 = user("t1");
-  PolicyInputArgs a{&t1, "POST", "/v1/chat/completions", "generate", &req, "qwen2-0.5b-instruct", "", "127.0.0.1", 1700000000};
+  PolicyInputArgs a = chat_input(t1, req);
   auto d = authz.authorize(build_policy_input(a));
   ASSERT_TRUE(d.has_value());
   EXPECT_FALSE(d->allow);
@@ -170,7 +184,7 @@ TEST(PolicyAuthorizerTest, ShippedDefaultPolicyAllowsAVerifiedModel) {
   req.model = "qwen2-0.5b-instruct";
   req.sampling.max_tokens = 10;
   const Principal t1 = user("t1");
-  PolicyInputArgs a{&t1, "POST", "/v1/chat/completions", "generate", &req, "qwen2-0.5b-instruct", "", "127.0.0.1", 1700000000};
+  PolicyInputArgs a = chat_input(t1, req);
   const std::string digest = "sha256:" + std::string(64, 'b');
   a.model_digest = digest;
   a.model_signer = "acme";
