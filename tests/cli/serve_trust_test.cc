@@ -371,12 +371,39 @@ TEST_F(ServeTrustTest, AllowUnsignedServesLoudlyAsUnverified) {
   EXPECT_TRUE(event) << read_file(state_ + "/audit.log");
 }
 
-// policy/default.rego denies generation unless the model's provenance verified.
-TEST_F(ServeTrustTest, DefaultPolicyAllowsAVerifiedModelAndDeniesAnUnverifiedOne) {
-  const std::string policy = std::string(ZTSLM_SOURCE_DIR) + "/policy/default.rego";
+// A policy that admits only a model signed by acme, with a digest: the provenance reaches the
+// policy input of the real gateway. (policy/default.rego admits an unverified model when the
+// operator set model.allow_unsigned; unit tests in tests/server cover its verified rule.)
+constexpr const char* kProvenancePolicy = R"(package ztslm.authz
+import rego.v1
+default allow := false
+allow if {
+  "user" in input.principal.roles
+  input.model.verified == true
+  input.model.signer == "acme"
+  startswith(input.model.digest, "sha256:")
+}
+reasons contains "model provenance is not verified" if not input.model.verified == true
+)";
+
+TEST_F(ServeTrustTest, PolicyDecidesOnTheProvenance) {
   sign("p256-signing-key");
-  for (const bool verified : {true, false}) {
-    SCOPED_TRACE(verified ? "verified" : "unverified");
+  const std::string policy_dir = (dir_ / "policy").string();
+  fs::create_directories(policy_dir);
+  write_file(policy_dir + "/authz.rego", kProvenancePolicy);
+  const std::string shipped = std::string(ZTSLM_SOURCE_DIR) + "/policy/default.rego";
+  struct Case {
+    const char* name;
+    bool verified;
+    std::string policy;
+    long status;
+  } cases[] = {
+      {"shipped default, verified", true, shipped, 200},
+      {"provenance policy, verified", true, policy_dir, 200},
+      {"provenance policy, unverified", false, policy_dir, 403},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
     fs::remove_all(state_);
     fs::create_directories(state_);
     // A principal with role user only.
@@ -385,19 +412,19 @@ TEST_F(ServeTrustTest, DefaultPolicyAllowsAVerifiedModelAndDeniesAnUnverifiedOne
     std::string user_key = created.out;
     while (!user_key.empty() && user_key.back() == '\n') user_key.pop_back();
     ServeProcess p;
-    const std::string extra = verified ? "" : "  allow_unsigned: true\n";
-    ASSERT_TRUE(p.start({"serve", "--config", config(extra, false, policy)})) << p.err();
+    const std::string extra = c.verified ? "" : "  allow_unsigned: true\n";
+    ASSERT_TRUE(p.start({"serve", "--config", config(extra, false, c.policy)})) << p.err();
     const HttpResp chat =
         curl_request(p.port(), state_ + "/tls/ca.pem", "POST", "/v1/chat/completions", kChat, {bearer(user_key)});
-    EXPECT_EQ(chat.status, verified ? 200 : 403) << chat.body;
+    EXPECT_EQ(chat.status, c.status) << chat.body;
     ASSERT_EQ(p.stop(), 0) << p.err();
-    bool reason = false;
+    bool denied_for_provenance = false;
     for (const json& line : audit_lines()) {
       if (line["type"] == "request" && line["body"].dump().find("model provenance is not verified") != std::string::npos) {
-        reason = true;
+        denied_for_provenance = true;
       }
     }
-    EXPECT_EQ(reason, !verified);
+    EXPECT_EQ(denied_for_provenance, c.status == 403);
   }
 }
 
