@@ -311,6 +311,8 @@ struct WorkerBackend::Core {
     r.tenant = s.assigned ? s.tenant : std::string();
     r.route = "worker";
     r.model = opt.model_id;
+    r.model_digest = opt.provenance.digest;  // the bytes this worker maps
+    r.model_signer = opt.provenance.signer;
     r.decision = std::move(decision);
     r.reasons = std::move(reasons);
     (void)opt.audit->record(r);  // a failing audit log is reported by the request path
