@@ -7,8 +7,11 @@
 #   reasons      set of strings explaining a deny (audited, never shown to the caller verbatim)
 #   obligations  what the gateway must enforce on an allowed request:
 #                  max_tokens     cap on generated tokens for the principal's role
-#                  guard_profile  output-guard profile ("strict" or "standard")
-#                  redact         finding type -> redaction action for the streaming redactor
+#                  guard_profile  input-guard profile: "strict" sends the stripped view of
+#                                 every part (no invisible characters), "standard" the original
+#                  injection_threshold  the gateway also refuses input scoring at or above it
+#                  redact         output finding type (guard/dlp.h names) -> "redact", "block"
+#                                 or "flag" for the streaming redactor (unnamed types: redact)
 #                  quota_class    quota bucket ("default", "elevated", "admin")
 package ztslm.authz
 
@@ -129,13 +132,17 @@ else := "strict"
 # Finding types the output redactor can mask instead of refusing the request.
 redactable_types := {"email", "phone", "credit_card", "api_key"}
 
-redact[t] := "mask" if some t in redactable_types
+# Output redaction: personal data is masked; a private key in the output ends the response.
+redact[t] := "redact" if some t in {"email", "phone", "credit_card", "iban", "us_ssn"}
+
+redact["private_key"] := "block"
 
 reasons := deny
 
 obligations := {
 	"max_tokens": max_tokens,
 	"guard_profile": guard_profile,
+	"injection_threshold": injection_threshold,
 	"redact": redact,
 	"quota_class": quota_class,
 }

@@ -12,7 +12,7 @@ base_input := {
 	"session": {"id": "s1", "tenant": "acme"},
 	"client": {"address": "10.0.0.7"},
 	"time": 1700000000000000000,
-	"guard": {"injection_score": 0.05, "findings": []},
+	"guard": {"injection_score": 0.05, "reasons": [], "counts": {}, "findings": [], "indirect": false, "parts": []},
 }
 
 test_user_allowed_own_model if {
@@ -24,7 +24,9 @@ test_obligations_for_user if {
 	o.max_tokens == 512
 	o.quota_class == "default"
 	o.guard_profile == "strict"
-	o.redact.email == "mask"
+	o.redact.email == "redact"
+	o.redact.private_key == "block"
+	o.injection_threshold == 0.8
 }
 
 test_tenant_isolation_denies_other_tenant_session if {
@@ -103,6 +105,25 @@ test_high_injection_score_denied if {
 test_high_severity_secret_finding_denied if {
 	req := object.union(base_input, {"guard": {"findings": [{"type": "private_key", "severity": "high"}]}})
 	not allow with input as req
+}
+
+test_tag_character_smuggling_denied if {
+	req := object.union(base_input, {"guard": {
+		"injection_score": 0.3,
+		"counts": {"tag_character": 1},
+		"findings": [{"type": "tag_character", "count": 1, "severity": "high"}],
+	}})
+	not allow with input as req
+	reasons["input guard: high-severity tag_character finding"] with input as req
+}
+
+test_low_severity_input_finding_allowed if {
+	req := object.union(base_input, {"guard": {"findings": [{"type": "invisible", "count": 2, "severity": "low"}]}})
+	allow with input as req
+}
+
+test_injection_below_threshold_allowed if {
+	allow with input as object.union(base_input, {"guard": {"injection_score": 0.79}})
 }
 
 test_redactable_finding_allowed if {

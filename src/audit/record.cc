@@ -1,5 +1,6 @@
 #include "audit/record.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "audit/canonical.h"
@@ -122,6 +123,16 @@ std::string encode_request(const RequestRecord& r, const BodyEncoding& bodies,
   o["findings"] = std::move(findings);
   if (r.findings.size() > lim.max_list_items) {
     o["findings_dropped"] = r.findings.size() - lim.max_list_items;
+  }
+  if (r.injection_score >= 0 || !r.guard_reasons.empty() || !r.guard_action.empty()) {
+    Json g = Json::object();
+    // Records hold integers only: the score in thousandths.
+    if (r.injection_score >= 0) {
+      g["injection_score_milli"] = static_cast<int64_t>(std::lround(std::min(r.injection_score, 1.0) * 1000.0));
+    }
+    g["reasons"] = clipped_list(r.guard_reasons, lim, &g, "reasons_dropped");
+    if (!r.guard_action.empty()) g["action"] = clip(r.guard_action, f);
+    o["guard"] = std::move(g);
   }
   o["tokens"] = {{"in", r.tokens_in}, {"out", r.tokens_out}, {"cached", r.cached_tokens}};
   Json t = Json::object();

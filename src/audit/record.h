@@ -64,6 +64,10 @@ struct RequestRecord {
   Decision decision = Decision::kNone;
   std::vector<std::string> reasons;  // policy reasons
   std::vector<GuardFinding> findings;
+  double injection_score = -1;              // input guard's highest score; < 0: not scanned
+                                            // (stored as guard.injection_score_milli)
+  std::vector<std::string> guard_reasons;   // injection rules that fired (names only)
+  std::string guard_action;                 // "spotlight", "strip", "deny", "block:<why>", ...
   uint64_t tokens_in = 0;
   uint64_t tokens_out = 0;
   uint64_t cached_tokens = 0;

@@ -32,6 +32,7 @@
 #include "identity/mtls.h"
 #include "server/audit_sink.h"
 #include "server/guard_filter.h"
+#include "server/guard_input.h"
 #include "server/identity_auth.h"
 #include "server/policy_authz.h"
 #include "server/policy_reloader.h"
@@ -214,11 +215,23 @@ int run_serve(const ServeArgs& a) {
                                                         cfg->policy_reload_interval_ms);
   }
 
-  server::RedactingFilterFactory redactor;  // DLP redaction of every response stream
+  // Input guard: Unicode smuggling, decoded payloads and the injection detector.
+  std::string model_file = cfg->guard_injection_model;
+  if (model_file == server::kDefaultInjectionModel && !std::filesystem::exists(model_file)) {
+    std::fprintf(stderr, "ztslm serve: %s not found; the input guard uses the curated rules only\n", model_file.c_str());
+    model_file.clear();
+  }
+  auto detector = server::load_injection_detector(model_file);
+  if (!detector.has_value()) return fail(detector.error().with_context("guard.injection_model"));
+  server::GuardInputStage input_guard(std::shared_ptr<const guard::InjectionDetector>(std::move(detector).value()));
+  // Output guard: DLP redaction and system-prompt leak checks on every response stream, per
+  // the request's policy obligations.
+  server::RedactingFilterFactory redactor;
 
   server::ServerParts parts;
   parts.backend = backend->get();
   parts.output_filter = &redactor;
+  parts.input_guard = &input_guard;
   parts.auth = &auth;
   parts.authorizer = &authorizer;
   parts.audit = &audit_sink;

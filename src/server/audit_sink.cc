@@ -22,6 +22,9 @@ audit::RequestRecord to_request_record(const AuditRecord& r) {
                : r.decision == "deny" ? audit::Decision::kDeny : audit::Decision::kNone;
   o.reasons = r.reasons;
   for (const auto& [type, n] : r.guard_findings) o.findings.push_back({type, n});
+  o.injection_score = r.injection_score;
+  o.guard_reasons = r.guard_reasons;
+  o.guard_action = r.guard_action;
   o.tokens_in = r.tokens_in;
   o.tokens_out = r.tokens_out;
   o.cached_tokens = r.cached_tokens;

@@ -2,8 +2,11 @@
 
 #include <chrono>
 
+#include <openssl/evp.h>
+
 #include "core/secure.h"
 #include "core/utf8.h"
+#include "guard/leak.h"
 #include "server/openai/errors.h"
 #include "server/openai/response.h"
 #include "server/random.h"
@@ -37,8 +40,7 @@ struct Gateway::Ctx {
   AuditRecord rec;
   Principal principal;
   int64_t start_ns = 0;
-  uint32_t max_tokens_cap = 0;  // policy obligation
-  std::string quota_class;      // policy obligation
+  Decision decision;  // the policy's decision with its obligations
   bool model_route = false;     // responses carry X-Model-Digest
   bool replied = false;
 };
@@ -48,7 +50,78 @@ struct Gateway::GenJob {
   openai::ApiRequest api;
   SessionLease lease;
   std::unique_ptr<QuotaTicket> quota;
+  std::unique_ptr<OutputFilter> filter;
+  std::string audit_prompt;  // the client's text as the audit log sees it (no canary)
 };
+
+namespace {
+
+// The policy's view of the input guard's report: counts, scores, reasons and positions, never
+// the text (src/server/README.md "Policy input").
+nlohmann::json guard_json(const GuardReport& g) {
+  using nlohmann::json;
+  json findings = json::array();
+  for (const auto& [type, n] : g.findings) {
+    const auto sev = g.severity.find(type);
+    findings.push_back({{"type", type}, {"count", n}, {"severity", sev != g.severity.end() ? sev->second : "low"}});
+  }
+  json parts = json::array();
+  for (size_t i = 0; i < g.parts.size(); ++i) {
+    const GuardPartReport& p = g.parts[i];
+    json pos = json::array();
+    for (const auto& x : p.positions) pos.push_back({{"type", x.type}, {"start", x.start}, {"end", x.end}});
+    parts.push_back({{"index", i},
+                     {"role", p.role},
+                     {"indirect", p.indirect},
+                     {"bytes", p.bytes},
+                     {"injection_score", p.injection_score},
+                     {"reasons", p.reasons},
+                     {"counts", p.counts},
+                     {"positions", std::move(pos)}});
+  }
+  return {{"injection_score", g.injection_score},
+          {"reasons", g.reasons},
+          {"counts", g.findings},
+          {"findings", std::move(findings)},
+          {"indirect", std::any_of(g.parts.begin(), g.parts.end(), [](const GuardPartReport& p) { return p.indirect; })},
+          {"parts", std::move(parts)}};
+}
+
+// A canary keyed to (tenant, principal, `label`): stable for the same label, so that a prompt
+// (and the KV cache behind it) stays the same from request to request, and unguessable without
+// the gateway's per-process key. Empty if the MAC fails (the caller then uses a random one).
+std::string session_canary(std::string_view key, const Principal& p, std::string_view session_id) {
+  const std::string data = p.tenant + '\0' + p.id + '\0' + std::string(session_id);
+  unsigned char mac[32];
+  size_t n = 0;
+  if (EVP_Q_mac(nullptr, "HMAC", nullptr, "SHA256", nullptr, key.data(), key.size(),
+                reinterpret_cast<const unsigned char*>(data.data()), data.size(), mac, sizeof mac, &n) == nullptr ||
+      n != sizeof mac) {
+    return {};
+  }
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out = "zc-";
+  for (size_t i = 0; i < 10; ++i) {
+    out += kHex[mac[i] >> 4];
+    out += kHex[mac[i] & 15];
+  }
+  secure_zero(mac, sizeof mac);
+  return out;
+}
+
+// The reason a caller may see for a guard denial: the policy's own "input guard: ..." reasons
+// (fixed texts of the policy, no request content), made printable and bounded.
+std::string guard_denial_reason(const std::vector<std::string>& reasons) {
+  std::string out;
+  for (const auto& r : reasons) {
+    if (!r.starts_with("input guard")) continue;
+    if (!out.empty()) out += "; ";
+    out += printable(r, 120);
+  }
+  return out;
+}
+
+}  // namespace
 
 nlohmann::json build_policy_input(const PolicyInputArgs& a) {
   using nlohmann::json;
@@ -65,6 +138,7 @@ nlohmann::json build_policy_input(const PolicyInputArgs& a) {
     const auto& r = *a.request;
     size_t prompt_bytes = r.prompt.size();
     for (const auto& m : r.messages) prompt_bytes += m.content.size();
+    for (const auto& d : r.documents) prompt_bytes += d.size();
     req = {{"model", r.model},
            {"stream", r.stream},
            {"max_tokens", r.sampling.max_tokens},
@@ -72,6 +146,7 @@ nlohmann::json build_policy_input(const PolicyInputArgs& a) {
            {"temperature", r.sampling.temperature},
            {"top_p", r.sampling.top_p},
            {"n_messages", r.messages.size()},
+           {"n_documents", r.documents.size()},
            {"n_stop", r.sampling.stop.size()},
            {"prompt_bytes", prompt_bytes},
            {"user", r.user}};
@@ -89,6 +164,7 @@ nlohmann::json build_policy_input(const PolicyInputArgs& a) {
   }
   in["client"] = {{"address", a.client_address}};
   in["time"] = a.unix_time * 1000000000;
+  if (a.guard != nullptr) in["guard"] = guard_json(*a.guard);
   return in;
 }
 
@@ -98,7 +174,8 @@ Gateway::Gateway(const ServerConfig& cfg, GatewayDeps deps)
       sessions_(cfg.sessions, *deps.clock, [b = deps.backend] { return b->create_session(); }),
       model_id_(deps.backend->model_info().id),
       model_(deps.backend->model_info()),
-      request_prefix_("req_" + random_hex(6) + "_") {
+      request_prefix_("req_" + random_hex(6) + "_"),
+      canary_key_(random_hex(32)) {
   const Limits& l = cfg.limits;
   parse_limits_.max_body_bytes = l.max_body_bytes;
   parse_limits_.max_depth = l.max_json_depth;
@@ -109,7 +186,10 @@ Gateway::Gateway(const ServerConfig& cfg, GatewayDeps deps)
   for (uint32_t i = 0; i < l.max_concurrent_generations; ++i) workers_.emplace_back([this] { worker_loop(); });
 }
 
-Gateway::~Gateway() { shutdown(); }
+Gateway::~Gateway() {
+  shutdown();
+  secure_zero(canary_key_.data(), canary_key_.size());
+}
 
 void Gateway::shutdown() {
   {
@@ -223,7 +303,7 @@ bool Gateway::authenticate(Ctx& c) {
   return true;
 }
 
-bool Gateway::authorize(Ctx& c, std::string_view action, const openai::ApiRequest* req) {
+bool Gateway::authorize(Ctx& c, std::string_view action, const openai::ApiRequest* req, const GuardReport* guard) {
   PolicyInputArgs a;
   a.principal = &c.principal;
   a.method = c.req.method;
@@ -238,18 +318,24 @@ bool Gateway::authorize(Ctx& c, std::string_view action, const openai::ApiReques
   a.client_address = c.req.client_address;
   a.unix_time = c.rec.time_unix;
   a.model_allow_unsigned = cfg_.model.allow_unsigned;
+  a.guard = guard;
   auto d = d_.authorizer->authorize(build_policy_input(a));
   if (!d.has_value() || !d->allow) {
     c.rec.decision = "deny";
     if (d.has_value()) c.rec.reasons = d->reasons;
     else c.rec.reasons.push_back("policy error: " + d.error().to_string());
     d_.metrics->add("ztslm_policy_denials_total", "route=\"" + std::string(route_label(c.req.path)) + "\"");
-    reply_error(c, Status::permission_denied("the caller may not {}", action));
+    const std::string why = guard_denial_reason(c.rec.reasons);
+    if (!why.empty()) {
+      c.rec.guard_action = "deny";
+      reply_error(c, Status::permission_denied("the request was refused: {}", why));
+    } else {
+      reply_error(c, Status::permission_denied("the caller may not {}", action));
+    }
     return false;
   }
   c.rec.reasons = d->reasons;
-  c.max_tokens_cap = d->max_tokens_cap;
-  c.quota_class = d->quota_class;
+  c.decision = std::move(d).value();
   return true;
 }
 
@@ -257,7 +343,7 @@ bool Gateway::admit_quota(Ctx& c, const openai::ApiRequest& api, std::unique_ptr
   if (d_.quotas == nullptr) return true;
   QuotaAsk ask;
   ask.principal = &c.principal;
-  ask.quota_class = c.quota_class;
+  ask.quota_class = c.decision.quota_class;
   ask.max_tokens = api.sampling.max_tokens;
   ask.prompt_bytes = api.prompt.size();
   for (const auto& m : api.messages) ask.prompt_bytes += m.content.size();
@@ -374,32 +460,159 @@ void Gateway::handle_generate(Ctx& c, bool is_chat) {
   openai::ApiRequest api = std::move(parsed).value();
   c.rec.model = api.model;
   if (!api.max_tokens_given) api.sampling.max_tokens = std::min<uint32_t>(256, cfg_.limits.max_tokens);
-  if (!authorize(c, "generate", &api)) return;
-  if (c.max_tokens_cap != 0 && api.sampling.max_tokens > c.max_tokens_cap) api.sampling.max_tokens = c.max_tokens_cap;
-  if (api.model != model_id_) {
-    return reply_error(c, Status::not_found("model '{}' does not exist", printable(api.model, 64)));
-  }
-  // Quotas: after the policy's cap, before the guard, the session and the backend.
-  std::unique_ptr<QuotaTicket> quota;
-  if (!admit_quota(c, api, quota)) return;
-  // Input guard over every text the model will see.
-  std::vector<std::string_view> texts;
+  // Input guard over every part the model will see, before the policy decides on its report.
+  std::vector<GuardPart> parts;
   if (is_chat) {
-    for (const auto& m : api.messages) texts.push_back(m.content);
+    for (const auto& m : api.messages) parts.push_back({m.role, m.content, m.role == "tool"});
+    for (const auto& d : api.documents) parts.push_back({"document", d, true});
   } else {
-    texts.push_back(api.prompt);
+    parts.push_back({"prompt", api.prompt, false});
   }
-  GuardVerdict gv = d_.input_guard->check(texts);
-  for (const auto& [type, n] : gv.findings) {
+  auto report = d_.input_guard->scan(parts);
+  if (!report.has_value()) {
+    c.rec.decision = "deny";
+    c.rec.reasons.push_back("input guard error: " + report.error().to_string());
+    return reply_error(c, Status::internal("input guard failed"));
+  }
+  c.rec.injection_score = report->injection_score;
+  c.rec.guard_reasons = report->reasons;
+  for (const auto& [type, n] : report->findings) {
     c.rec.guard_findings[type] += n;
     d_.metrics->add("ztslm_guard_findings_total", "stage=\"input\",type=\"" + type + "\"", n);
   }
-  if (!gv.allow) {
-    if (quota) quota->settle(0);
-    c.rec.decision = "deny";
-    c.rec.reasons.push_back("input guard: " + gv.reason);
-    return reply_error(c, Status::invalid_argument("the request was rejected by the input guard"));
+  if (!authorize(c, "generate", &api, &*report)) return;
+  const Decision& ob = c.decision;
+  if (ob.max_tokens_cap != 0 && api.sampling.max_tokens > ob.max_tokens_cap) api.sampling.max_tokens = ob.max_tokens_cap;
+  if (api.model != model_id_) {
+    return reply_error(c, Status::not_found("model '{}' does not exist", printable(api.model, 64)));
   }
+  // Guard obligations. SECURITY: one the gateway cannot enforce refuses the request.
+  auto obligation_error = [&](const std::string& why) {
+    c.rec.decision = "deny";
+    c.rec.reasons.push_back("policy error: " + why);
+    reply_error(c, Status::permission_denied("the caller may not generate"));
+  };
+  if (!ob.guard_profile.empty() && ob.guard_profile != "strict" && ob.guard_profile != "standard") {
+    return obligation_error("unknown guard_profile '" + printable(ob.guard_profile, 32) + "'");
+  }
+  if (ob.injection_threshold > 0 && report->injection_score >= ob.injection_threshold) {
+    c.rec.decision = "deny";
+    c.rec.guard_action = "deny";
+    c.rec.reasons.push_back("input guard: injection score at or above the policy threshold");
+    d_.metrics->add("ztslm_policy_denials_total", "route=\"" + std::string(route_label(c.req.path)) + "\"");
+    return reply_error(c, Status::permission_denied("the request was refused: input guard: prompt injection suspected"));
+  }
+  // Indirect input is spotlighted unless the policy says not to; the stripped view replaces the
+  // original text only when the policy says so (profile "strict" or obligation strip).
+  const bool spotlight = ob.spotlight != 0;
+  const bool strip = ob.strip == 1 || (ob.strip == -1 && ob.guard_profile == "strict");
+
+  // The audit log's view of the prompt: the client's text, before any gateway change.
+  std::string audit_prompt;
+  for (const auto& m : api.messages) {
+    audit_prompt += m.role;
+    audit_prompt += ": ";
+    audit_prompt += m.content;
+    audit_prompt += "\n";
+  }
+  for (const auto& d : api.documents) {
+    audit_prompt += "document: ";
+    audit_prompt += d;
+    audit_prompt += "\n";
+  }
+  audit_prompt += api.prompt;
+
+  OutputPolicy op;
+  op.actions = ob.redact;
+  std::vector<std::string> actions;
+  if (strip) {
+    for (auto& m : api.messages) m.content = d_.input_guard->strip(m.content);
+    for (auto& d : api.documents) d = d_.input_guard->strip(d);
+    api.prompt = d_.input_guard->strip(api.prompt);
+    actions.push_back("strip");
+  }
+  if (is_chat) {
+    std::string instruction;
+    // Canary and spotlight marker id are keyed to the principal, the session and the system
+    // prompt, so that the same conversation renders the same from request to request (seeded
+    // requests stay reproducible, a session's KV cache stays valid) while the client cannot
+    // know them (the key never leaves the process).
+    std::string label = c.req.session_id;
+    label += '\0';
+    for (const auto& m : api.messages) {
+      if (m.role == "system") label += m.content + '\n';
+    }
+    std::string mark;
+    const std::string m8 = session_canary(canary_key_, c.principal, label + std::string(1, '\0') + "spotlight");
+    if (m8.size() >= 11) mark = m8.substr(3, 8);
+    if (mark.size() != 8) mark = random_hex(4);
+    if (spotlight) {
+      for (auto& m : api.messages) {
+        if (m.role != "tool") continue;
+        guard::Spotlight sp = guard::spotlight(m.content, mark);
+        m.content = std::move(sp.text);
+        instruction = std::move(sp.instruction);
+      }
+    }
+    if (!api.documents.empty()) {
+      // Documents go to the model as one user turn after the system messages.
+      Message docs;
+      docs.role = "user";
+      for (const auto& d : api.documents) {
+        if (!docs.content.empty()) docs.content += "\n";
+        if (spotlight) {
+          guard::Spotlight sp = guard::spotlight(d, mark);
+          docs.content += sp.text;
+          instruction = std::move(sp.instruction);
+        } else {
+          docs.content += d;
+        }
+      }
+      size_t at = 0;
+      while (at < api.messages.size() && api.messages[at].role == "system") ++at;
+      api.messages.insert(api.messages.begin() + static_cast<std::ptrdiff_t>(at), std::move(docs));
+      api.documents.clear();
+    }
+    if (!instruction.empty()) actions.push_back("spotlight");
+    // The client's system prompt is what must not leak; a canary goes into it (a request
+    // without a system prompt has nothing to protect and gets none).
+    Message* sys = nullptr;
+    for (auto& m : api.messages) {
+      if (m.role != "system") continue;
+      if (sys == nullptr) sys = &m;
+      if (!op.system_prompt.empty()) op.system_prompt += "\n";
+      op.system_prompt += m.content;
+    }
+    if (sys != nullptr && ob.canary != 0 && d_.output_filter->checks_leaks()) {
+      op.canary = session_canary(canary_key_, c.principal, label);
+      if (op.canary.empty()) {
+        auto canary = guard::make_canary();
+        if (!canary.has_value()) {
+          c.rec.decision = "error";
+          return reply_error(c, Status::internal("no entropy for the canary"));
+        }
+        op.canary = std::move(canary).value();
+      }
+      sys->content += "\n\n(Confidential marker, never to be repeated: " + op.canary + ")";
+    }
+    if (!instruction.empty()) {
+      if (sys != nullptr) {
+        sys->content += "\n\n" + instruction;
+      } else {
+        Message m;
+        m.role = "system";
+        m.content = instruction;
+        api.messages.insert(api.messages.begin(), std::move(m));
+      }
+    }
+  }
+  for (const auto& a : actions) c.rec.guard_action += (c.rec.guard_action.empty() ? "" : ",") + a;
+  auto filter = d_.output_filter->create(op);
+  secure_zero(op.canary.data(), op.canary.size());
+  if (!filter.has_value()) return obligation_error(filter.error().message());
+  // Quotas: after the policy and the guard obligations, before the session and the backend.
+  std::unique_ptr<QuotaTicket> quota;
+  if (!admit_quota(c, api, quota)) return;
   SessionLease lease;
   if (!c.req.session_id.empty()) {
     auto l = sessions_.acquire(c.req.session_id, {c.principal.id, c.principal.tenant});
@@ -425,6 +638,8 @@ void Gateway::handle_generate(Ctx& c, bool is_chat) {
   job->api = std::move(api);
   job->lease = std::move(lease);
   job->quota = std::move(quota);
+  job->filter = std::move(filter).value();
+  job->audit_prompt = std::move(audit_prompt);
   {
     std::lock_guard<std::mutex> lock(jobs_mu_);
     jobs_.push_back(std::move(job));
@@ -441,15 +656,6 @@ void Gateway::run_generation(GenJob& job) {
   meta.created = d_.clock->unix_seconds();
   meta.model = model_id_;
 
-  // The bodies as the audit log sees them (HMAC'd by default; never logged elsewhere).
-  std::string audit_prompt;
-  for (const auto& m : api.messages) {
-    audit_prompt += m.role;
-    audit_prompt += ": ";
-    audit_prompt += m.content;
-    audit_prompt += "\n";
-  }
-  audit_prompt += api.prompt;
   GenerateRequest gr;
   gr.is_chat = api.is_chat;
   gr.messages = std::move(api.messages);
@@ -458,7 +664,7 @@ void Gateway::run_generation(GenJob& job) {
   gr.session = job.lease.backend();
   gr.tenant = c.principal.tenant;
 
-  std::unique_ptr<OutputFilter> filter = d_.output_filter->create();
+  OutputFilter* filter = job.filter.get();
   std::string text;            // non-streaming: the whole answer
   bool started = false;        // streaming: headers sent
   bool filter_stopped = false;
@@ -508,10 +714,17 @@ void Gateway::run_generation(GenJob& job) {
     else if (result.error().code() != StatusCode::kCancelled && !started) job.quota->settle(0);
     job.quota.reset();
   }
+  // The rest the filter held back (it may still block here).
+  if (result.has_value() && !filter_stopped) {
+    const std::string tail = filter->finish();
+    if (!filter->block_reason().empty()) filter_stopped = true;
+    emit(tail);
+  }
   for (const auto& [type, n] : filter->findings()) {
     c.rec.guard_findings[type] += n;
     d_.metrics->add("ztslm_guard_findings_total", "stage=\"output\",type=\"" + type + "\"", n);
   }
+  const std::string blocked = filter_stopped ? filter->block_reason() : std::string();
   GenerateResult r;
   if (result.has_value()) {
     r = *result;
@@ -531,8 +744,8 @@ void Gateway::run_generation(GenJob& job) {
     finish_record(c, 200);
     return;
   }
-  if (!filter_stopped) emit(filter->finish());
-  c.rec.prompt = audit_prompt;
+  if (filter_stopped) r.finish_reason = "content_filter";
+  c.rec.prompt = job.audit_prompt;
   c.rec.response = text;
   c.rec.tokens_in = r.prompt_tokens;
   c.rec.tokens_out = r.completion_tokens;
@@ -540,17 +753,28 @@ void Gateway::run_generation(GenJob& job) {
   c.rec.model_ms = r.model_ms;
   d_.metrics->add("ztslm_tokens_total", "direction=\"in\"", r.prompt_tokens);
   d_.metrics->add("ztslm_tokens_total", "direction=\"out\"", r.completion_tokens);
+  // A blocked output ends with an error: an SSE error event after the content_filter chunk, or
+  // a 403 instead of the answer. The reason names the finding type only.
+  const Status block_status =
+      Status::permission_denied("the output was blocked by the output guard ({})", blocked.empty() ? "policy" : blocked);
+  if (filter_stopped) {
+    c.rec.decision = "deny";
+    c.rec.guard_action += (c.rec.guard_action.empty() ? "block:" : ",block:") + (blocked.empty() ? "policy" : blocked);
+    c.rec.reasons.push_back("output guard: " + (blocked.empty() ? std::string("policy") : blocked));
+  }
   if (api.stream) {
     start_stream();
     const bool usage_inline = !api.include_usage;
     c.out->write(openai::chunk_sse(meta, "", false, r.finish_reason.c_str(), usage_inline ? &r : nullptr));
     if (api.include_usage) c.out->write(openai::usage_chunk_sse(meta, r));
+    if (filter_stopped) c.out->write("data: " + openai::error_response(block_status).body + "\n\n");
     c.out->write("data: [DONE]\n\n");
-    c.rec.decision = "allow";
+    if (!filter_stopped) c.rec.decision = "allow";
     finish_record(c, 200);
     c.out->end();
     return;
   }
+  if (filter_stopped) return reply_error(c, block_status);
   c.rec.decision = "allow";
   reply(c, 200, kJson, openai::completion_json(meta, text, r));
 }

@@ -55,6 +55,7 @@ struct PolicyInputArgs {
   std::string_view model_digest;
   std::string_view model_signer;
   bool model_verified = false;
+  const GuardReport* guard = nullptr;  // the input guard's report (generation routes)
 };
 nlohmann::json build_policy_input(const PolicyInputArgs& a);
 
@@ -79,7 +80,8 @@ class Gateway final : public http::Handler {
   struct GenJob;
   void route(Ctx& c);
   bool authenticate(Ctx& c);
-  bool authorize(Ctx& c, std::string_view action, const openai::ApiRequest* req);
+  bool authorize(Ctx& c, std::string_view action, const openai::ApiRequest* req,
+                 const GuardReport* guard = nullptr);
   void handle_generate(Ctx& c, bool is_chat);
   bool admit_quota(Ctx& c, const openai::ApiRequest& api, std::unique_ptr<QuotaTicket>& out);
   void handle_models(Ctx& c);
@@ -99,6 +101,7 @@ class Gateway final : public http::Handler {
   std::string model_id_;
   ModelInfo model_;  // the served model's provenance, fixed at start
   std::string request_prefix_;
+  std::string canary_key_;  // HMAC key of the per-session canaries (wiped on destruction)
   std::atomic<uint64_t> request_seq_{0};
   std::atomic<bool> ready_{true};
   std::atomic<bool> stopping_{false};

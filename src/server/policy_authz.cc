@@ -19,6 +19,44 @@ Result<Decision> PolicyAuthorizer::authorize(const nlohmann::json& input) {
   }
   const policy::Value qc = pd.obligations.get("quota_class");
   if (qc.is_string()) d.quota_class = std::string(qc.as_string());
+  // Guard obligations. SECURITY: an obligation the gateway cannot read is a deny, never an
+  // obligation silently dropped.
+  auto bad = [&d](std::string_view what) {
+    d.allow = false;
+    d.reasons.push_back("policy error: obligation '" + std::string(what) + "' has the wrong type");
+  };
+  if (const policy::Value v = pd.obligations.get("guard_profile"); v.is_defined()) {
+    if (v.is_string()) d.guard_profile = v.as_string();
+    else bad("guard_profile");
+  }
+  if (const policy::Value v = pd.obligations.get("injection_threshold"); v.is_defined()) {
+    const double t = v.is_number() ? v.as_double() : -1.0;
+    if (t > 0 && t <= 1) d.injection_threshold = t;
+    else bad("injection_threshold");
+  }
+  if (const policy::Value v = pd.obligations.get("redact"); v.is_defined()) {
+    if (!v.is_object()) {
+      bad("redact");
+    } else {
+      for (const auto& [k, a] : v.entries()) {
+        if (!k.is_string() || !a.is_string()) {
+          bad("redact");
+          break;
+        }
+        d.redact[k.as_string()] = a.as_string();
+      }
+    }
+  }
+  for (const char* name : {"spotlight", "strip", "canary"}) {
+    const policy::Value v = pd.obligations.get(name);
+    if (!v.is_defined()) continue;
+    if (!v.is_bool()) {
+      bad(name);
+      continue;
+    }
+    const std::string_view n = name;
+    (n == "spotlight" ? d.spotlight : n == "strip" ? d.strip : d.canary) = v.as_bool() ? 1 : 0;
+  }
   return d;
 }
 

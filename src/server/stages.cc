@@ -152,8 +152,22 @@ class PassThroughFilter final : public OutputFilter {
 };
 }  // namespace
 
-std::unique_ptr<OutputFilter> PassThroughFilterFactory::create() {
-  return std::make_unique<PassThroughFilter>();
+Result<std::unique_ptr<OutputFilter>> PassThroughFilterFactory::create(const OutputPolicy&) {
+  return std::unique_ptr<OutputFilter>(std::make_unique<PassThroughFilter>());
+}
+
+// ---- input guard ----
+
+Result<GuardReport> AllowAllGuard::scan(const std::vector<GuardPart>& parts) {
+  GuardReport r;
+  for (const auto& p : parts) {
+    GuardPartReport pr;
+    pr.role = std::string(p.role);
+    pr.indirect = p.indirect;
+    pr.bytes = p.text.size();
+    r.parts.push_back(std::move(pr));
+  }
+  return r;
 }
 
 // ---- audit ----
@@ -173,6 +187,9 @@ nlohmann::json audit_record_json(const AuditRecord& r) {
   if (!r.auth_failure.empty()) j["auth_failure"] = r.auth_failure;
   if (!r.model_digest.empty()) j["model_digest"] = r.model_digest;
   if (!r.model_signer.empty()) j["model_signer"] = r.model_signer;
+  if (r.injection_score >= 0) j["injection_score"] = r.injection_score;
+  if (!r.guard_reasons.empty()) j["guard_reasons"] = r.guard_reasons;
+  if (!r.guard_action.empty()) j["guard_action"] = r.guard_action;
   return j;
 }
 

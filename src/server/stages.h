@@ -53,12 +53,18 @@ class AuthStage {
   virtual Result<Principal> authenticate(const AuthInput& in, AuthFailure& failure) = 0;
 };
 
-// The authorisation decision (policy output).
+// The authorisation decision (policy output) and the obligations the gateway enforces.
 struct Decision {
   bool allow = false;
   std::vector<std::string> reasons;
   uint32_t max_tokens_cap = 0;  // obligation: 0 = none
   std::string quota_class;      // obligation: "" = "default"
+  std::string guard_profile;    // obligation: "strict", "standard" or "" (none)
+  double injection_threshold = 0;  // obligation: refuse at or above this score; 0 = none
+  std::map<std::string, std::string> redact;  // obligation: output finding type -> action
+  int spotlight = -1;  // obligation: spotlight indirect input (1), do not (0), unset (-1)
+  int strip = -1;      // obligation: send the stripped view of every part (1), do not (0), unset
+  int canary = -1;     // obligation: no system-prompt canary (0); default: one when leaks are checked
 };
 
 class Authorizer {
@@ -104,18 +110,50 @@ class QuotaGate {
   virtual QuotaVerdict admit(const QuotaAsk& ask) = 0;
 };
 
-// Input guard verdict over the request's text.
-struct GuardVerdict {
-  bool allow = true;
-  std::string reason;                        // for the audit log
-  std::map<std::string, uint32_t> findings;  // finding type -> count
+// One message part the input guard scans. Parts from role "tool" and from the request's
+// `documents` are indirect input: data that must not be taken as instructions.
+struct GuardPart {
+  std::string_view role;  // "system", "user", "assistant", "tool", "document" or "prompt"
+  std::string_view text;  // valid UTF-8 (the parser rejects anything else)
+  bool indirect = false;
+};
+
+// One finding's place in its part (byte offsets, end exclusive); never the text.
+struct GuardPosition {
+  std::string type;
+  size_t start = 0;
+  size_t end = 0;
+};
+
+struct GuardPartReport {
+  std::string role;
+  bool indirect = false;
+  size_t bytes = 0;
+  double injection_score = 0;
+  std::vector<std::string> reasons;           // rules that fired, "model", "decoded:<encoding>"
+  std::map<std::string, uint32_t> counts;     // finding type -> count
+  std::vector<GuardPosition> positions;       // at most kMaxGuardPositions per part
+};
+
+inline constexpr size_t kMaxGuardPositions = 32;
+
+// What the input guard found in a request: the policy decides on it (input.guard).
+struct GuardReport {
+  std::map<std::string, uint32_t> findings;  // finding type -> count over all parts
+  std::map<std::string, std::string> severity;  // finding type -> "low", "medium", "high"
+  double injection_score = 0;                // highest over the parts
+  std::vector<std::string> reasons;          // union of the parts' reasons, sorted
+  std::vector<GuardPartReport> parts;        // in request order
 };
 
 class InputGuard {
  public:
   virtual ~InputGuard() = default;
-  // `texts` are the request's message contents (or the prompt), in order.
-  virtual GuardVerdict check(const std::vector<std::string_view>& texts) = 0;
+  // Scans every part. An error means the input could not be judged; the gateway then denies.
+  virtual Result<GuardReport> scan(const std::vector<GuardPart>& parts) = 0;
+  // `text` without the characters that hide content (tag characters, zero-width and other
+  // format characters, bidi controls, variation selectors): the "strip" obligation.
+  virtual std::string strip(std::string_view text) const { return std::string(text); }
 };
 
 // One response stream's output filter (created per request: it may hold text back across
@@ -129,12 +167,27 @@ class OutputFilter {
   virtual std::string finish() = 0;
   // Finding type -> count, for the audit record.
   virtual std::map<std::string, uint32_t> findings() const { return {}; }
+  // Why the filter stopped the stream ("" while it has not): "system_prompt_leak" or
+  // "dlp:<type>". Never contains the output text.
+  virtual std::string block_reason() const { return {}; }
+};
+
+// The per-request output policy: what the filter does with each finding type, and the system
+// prompt (with its canary) that must not leak.
+struct OutputPolicy {
+  std::map<std::string, std::string> actions;  // finding type -> "redact", "block" or "flag"
+  std::string canary;                          // "" = none
+  std::string system_prompt;                   // "" = no overlap check
 };
 
 class OutputFilterFactory {
  public:
   virtual ~OutputFilterFactory() = default;
-  virtual std::unique_ptr<OutputFilter> create() = 0;
+  // kInvalidArgument for an unknown finding type or action (the request is then refused).
+  virtual Result<std::unique_ptr<OutputFilter>> create(const OutputPolicy& policy) = 0;
+  // True when the filters check OutputPolicy::canary and system_prompt (the gateway adds a
+  // canary to the system prompt only then).
+  virtual bool checks_leaks() const { return false; }
 };
 
 // One audit record (issue 3 item 6); prompt/response text never goes in here, only counts.
@@ -152,6 +205,9 @@ struct AuditRecord {
   std::string decision;  // "allow", "deny", "error"
   std::vector<std::string> reasons;
   std::map<std::string, uint32_t> guard_findings;
+  double injection_score = -1;              // highest input-guard score; -1 = not scanned
+  std::vector<std::string> guard_reasons;   // injection rules that fired (names only)
+  std::string guard_action;                 // "", "spotlight", "strip", "deny", "block:<why>"
   uint64_t tokens_in = 0;
   uint64_t tokens_out = 0;
   uint64_t cached_tokens = 0;
@@ -209,12 +265,12 @@ class MemoryKeyAuth final : public AuthStage {
 
 class AllowAllGuard final : public InputGuard {
  public:
-  GuardVerdict check(const std::vector<std::string_view>&) override { return {}; }
+  Result<GuardReport> scan(const std::vector<GuardPart>& parts) override;
 };
 
 class PassThroughFilterFactory final : public OutputFilterFactory {
  public:
-  std::unique_ptr<OutputFilter> create() override;
+  Result<std::unique_ptr<OutputFilter>> create(const OutputPolicy& policy) override;
 };
 
 // Keeps records in memory (tests) and optionally appends them as JSON lines to a file with

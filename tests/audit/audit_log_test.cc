@@ -45,6 +45,9 @@ RequestRecord sample_request(int i) {
   r.decision = Decision::kAllow;
   r.reasons = {"role user may generate"};
   r.findings = {{"pii.email", 2}, {"injection", 1}};
+  r.injection_score = 0.25;
+  r.guard_reasons = {"model"};
+  r.guard_action = "spotlight";
   r.tokens_in = 12;
   r.tokens_out = 34;
   r.timings.total_us = 1500;
@@ -104,6 +107,9 @@ TEST(AuditLogTest, WritesAVerifiableLog) {
   EXPECT_EQ(b["model"]["digest"], "sha256:abcd");
   EXPECT_EQ(b["decision"]["result"], "allow");
   EXPECT_EQ(b["findings"]["pii.email"], 2);
+  EXPECT_EQ(b["guard"]["injection_score_milli"], 250);
+  EXPECT_EQ(b["guard"]["reasons"], Json::array({"model"}));
+  EXPECT_EQ(b["guard"]["action"], "spotlight");
   EXPECT_EQ(b["tokens"]["out"], 34);
   EXPECT_EQ(b["timings_us"]["model"], 1400);
   EXPECT_EQ(b["status"], 200);

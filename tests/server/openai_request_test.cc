@@ -68,7 +68,7 @@ TEST(OpenAiRequestTest, RejectsEachDefect) {
       {"unknown field", R"({"model":"m","messages":[{"role":"user","content":"x"}],"foo":1})", StatusCode::kInvalidArgument},
       {"n > 1", R"({"model":"m","messages":[{"role":"user","content":"x"}],"n":2})", StatusCode::kInvalidArgument},
       {"duplicate key", R"({"model":"m","model":"n","messages":[{"role":"user","content":"x"}]})", StatusCode::kInvalidArgument},
-      {"bad role", R"({"model":"m","messages":[{"role":"tool","content":"x"}]})", StatusCode::kInvalidArgument},
+      {"bad role", R"({"model":"m","messages":[{"role":"function","content":"x"}]})", StatusCode::kInvalidArgument},
       {"message extra field", R"({"model":"m","messages":[{"role":"user","content":"x","name":"a"}]})", StatusCode::kInvalidArgument},
       {"image part", R"({"model":"m","messages":[{"role":"user","content":[{"type":"image_url","image_url":{}}]}]})", StatusCode::kInvalidArgument},
       {"content null", R"({"model":"m","messages":[{"role":"assistant","content":null}]})", StatusCode::kInvalidArgument},
@@ -128,6 +128,24 @@ TEST(OpenAiErrorsTest, MapsStatusToHttpAndOpenAiShape) {
   EXPECT_EQ(nlohmann::json::parse(error_response(Status::internal("secret detail")).body)["error"]["message"],
             "internal error");
   EXPECT_EQ(error_response(Status::resource_exhausted("big"), 413).http_status, 413);
+}
+
+TEST(OpenAiRequestTest, ToolMessagesAndDocumentsAreIndirectInput) {
+  auto r = parse_chat_request(R"({"model":"m","messages":[{"role":"user","content":"q"},
+      {"role":"tool","content":"result"}],"documents":["doc one",{"text":"doc two"}]})", limits());
+  ASSERT_TRUE(r.has_value()) << r.error().to_string();
+  EXPECT_EQ(r->messages[1].role, "tool");
+  EXPECT_EQ(r->documents, (std::vector<std::string>{"doc one", "doc two"}));
+  // Bounded like messages, strict like everything else, and chat only.
+  EXPECT_EQ(parse_chat_request(R"({"model":"m","messages":[{"role":"user","content":"q"}],"documents":["a","b","c","d","e"]})", limits()).error().code(),
+            StatusCode::kResourceExhausted);
+  EXPECT_EQ(parse_chat_request(R"({"model":"m","messages":[{"role":"user","content":"q"}],"documents":[{"text":"a","url":"x"}]})", limits()).error().code(),
+            StatusCode::kInvalidArgument);
+  EXPECT_EQ(parse_chat_request(R"({"model":"m","messages":[{"role":"user","content":"q"}],"documents":[7]})", limits()).error().code(),
+            StatusCode::kInvalidArgument);
+  EXPECT_EQ(parse_chat_request(std::string(R"({"model":"m","messages":[{"role":"user","content":"q"}],"documents":[")") + std::string(65, 'x') + "\"]}", limits()).error().code(),
+            StatusCode::kResourceExhausted);
+  EXPECT_FALSE(parse_completion_request(R"({"model":"m","prompt":"p","documents":["a"]})", limits()).has_value());
 }
 
 }  // namespace

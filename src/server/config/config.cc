@@ -192,6 +192,7 @@ Status apply(const YAML::Node& root, ServerConfig& c) {
       {"quotas", section({{"enabled", bool_field(&c.quotas.enabled)},
                           {"flush_interval_ms", uint_field(&c.quotas.flush_interval_ms, 0, 3600000)},
                           {"classes", quota_classes(&c.quotas.classes)}})},
+      {"guard", section({{"injection_model", string_field(&c.guard_injection_model)}})},
   };
   ZTSLM_TRY(walk(root, "", top));
   if (c.tls.min_version != "1.3" && c.tls.min_version != "1.2") {

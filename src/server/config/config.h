@@ -82,6 +82,8 @@ struct QuotaConfig {
   uint32_t flush_interval_ms = 1000;  // write-behind period (0: write before each admission)
   std::map<std::string, QuotaClass> classes;  // "default" must exist while enabled
 };
+// guard.injection_model's default (relative to the working directory).
+inline constexpr std::string_view kDefaultInjectionModel = "models/guard/injection.ztim";
 
 // Where the engine runs (DESIGN.md "Processes"). `sandboxed`: worker processes (`ztslm worker`)
 // driven by the supervisor in server/scheduler/; `inprocess`: the engine inside the gateway
@@ -116,6 +118,7 @@ struct ServerConfig {
   std::string policy_path;  // "" = the embedded policy/default.rego
   uint32_t policy_reload_interval_ms = 1000;  // file watcher period; 0 = SIGHUP only
   QuotaConfig quotas;
+  std::string guard_injection_model = std::string(kDefaultInjectionModel);  // "" = rules only
 };
 
 // The text of config/ztslm.yaml as compiled in.

@@ -134,10 +134,39 @@ Result<std::vector<Message>> parse_messages(element v, const ParseLimits& lim) {
     }
     if (!has_role || !has_content) return Status::invalid_argument("each message needs 'role' and 'content'");
     if (msg.role == "developer") msg.role = "system";
-    if (msg.role != "system" && msg.role != "user" && msg.role != "assistant") {
+    if (msg.role != "system" && msg.role != "user" && msg.role != "assistant" && msg.role != "tool") {
       return Status::invalid_argument("unsupported message role '{}'", printable(msg.role, 32));
     }
     out.push_back(std::move(msg));
+  }
+  return out;
+}
+
+Result<std::vector<std::string>> parse_documents(element v, const ParseLimits& lim) {
+  simdjson::dom::array arr;
+  if (v.get_array().get(arr) != simdjson::SUCCESS) return field_type("documents", "an array");
+  if (arr.size() > lim.max_messages) {
+    return Status::resource_exhausted("{} documents exceed limit {}", arr.size(), lim.max_messages);
+  }
+  std::vector<std::string> out;
+  for (element d : arr) {
+    if (d.type() == element_type::STRING) {
+      ZTSLM_ASSIGN_OR_RETURN(std::string s, get_string(d, "documents[]", lim.max_message_bytes));
+      out.push_back(std::move(s));
+      continue;
+    }
+    simdjson::dom::object o;
+    if (d.get_object().get(o) != simdjson::SUCCESS) return field_type("documents[]", "a string or an object");
+    bool has_text = false;
+    std::string text;
+    for (auto f : o) {
+      if (f.key != "text") return unsupported(f.key);
+      if (has_text) return Status::invalid_argument("duplicate field 'text'");
+      ZTSLM_ASSIGN_OR_RETURN(text, get_string(f.value, "text", lim.max_message_bytes));
+      has_text = true;
+    }
+    if (!has_text) return Status::invalid_argument("each document needs 'text'");
+    out.push_back(std::move(text));
   }
   return out;
 }
@@ -166,7 +195,7 @@ enum Field : uint32_t {
   kModel = 1u << 0, kMessages = 1u << 1, kPrompt = 1u << 2, kMaxTokens = 1u << 3,
   kMaxCompletionTokens = 1u << 4, kTemperature = 1u << 5, kTopP = 1u << 6, kStop = 1u << 7,
   kSeed = 1u << 8, kStream = 1u << 9, kStreamOptions = 1u << 10, kUser = 1u << 11, kN = 1u << 12,
-  kFrequency = 1u << 13, kPresence = 1u << 14,
+  kFrequency = 1u << 13, kPresence = 1u << 14, kDocuments = 1u << 15,
 };
 
 Result<ApiRequest> parse_request(std::string_view body, const ParseLimits& lim, bool is_chat) {
@@ -195,6 +224,7 @@ Result<ApiRequest> parse_request(std::string_view body, const ParseLimits& lim, 
     else if (key == "n") bit = kN;
     else if (key == "frequency_penalty") bit = kFrequency;
     else if (key == "presence_penalty") bit = kPresence;
+    else if (key == "documents" && is_chat) bit = kDocuments;
     else return unsupported(key);
     // SECURITY: a duplicate key could mean different things to us and to a policy or log reader.
     if (seen & bit) return Status::invalid_argument("duplicate field '{}'", printable(key, 48));
@@ -203,6 +233,7 @@ Result<ApiRequest> parse_request(std::string_view body, const ParseLimits& lim, 
     switch (bit) {
       case kModel: { ZTSLM_ASSIGN_OR_RETURN(r.model, get_string(v, key, lim.max_name_bytes)); break; }
       case kMessages: { ZTSLM_ASSIGN_OR_RETURN(r.messages, parse_messages(v, lim)); break; }
+      case kDocuments: { ZTSLM_ASSIGN_OR_RETURN(r.documents, parse_documents(v, lim)); break; }
       case kPrompt: {
         if (v.type() == element_type::ARRAY) {
           simdjson::dom::array arr = v.get_array().value_unsafe();

@@ -4,8 +4,11 @@
 //   chat:       {model, messages, max_tokens | max_completion_tokens, temperature, top_p, stop,
 //                seed, stream, stream_options{include_usage}, user, n (= 1 only),
 //                frequency_penalty, presence_penalty}
-//               messages: [{role: system|developer|user|assistant,
+//               messages: [{role: system|developer|user|assistant|tool,
 //                           content: string | [{type: "text", text: string}]}]
+//               documents (a ztslm extension): [string | {text: string}], untrusted reference
+//                           text (retrieved documents) that the input guard scans as indirect
+//                           input and the gateway spotlights before the model sees it
 //   completion: {model, prompt (string or one-element array), same sampling fields}
 // Any other field (tools, tool_choice, functions, logprobs, n > 1, ...) is kInvalidArgument
 // naming the field: nothing is silently ignored. A null value counts as absent.
@@ -36,6 +39,7 @@ struct ApiRequest {
   bool is_chat = true;
   std::string model;
   std::vector<Message> messages;
+  std::vector<std::string> documents;  // chat only; at most max_messages, each max_message_bytes
   std::string prompt;
   SamplingOptions sampling;
   bool max_tokens_given = false;
