@@ -1,10 +1,13 @@
 // `ztslm scan` and `ztslm guard train|eval`.
 //
-// scan exit codes (for CI): 0 nothing found, 3 findings (DLP, injection score at or above the
-// threshold, Unicode smuggling, invalid UTF-8), 2 usage error, 1 other error. Findings are
-// printed as types, positions, counts and scores; the sensitive text itself only with
-// --show-text.
+// scan views: --input is what the gateway's input guard reports (Unicode findings with
+// positions, decoded payloads, injection score and reasons), --output what its output filter
+// finds (DLP; --redacted adds the redacted text); neither flag runs both. Exit codes (for CI):
+// 0 clean, 1 findings (an injection score at or above the threshold, a medium/high-severity
+// Unicode finding, invalid UTF-8, any DLP finding), 2 usage or I/O error. Findings are printed
+// as types, positions, counts and scores; the sensitive text itself only with --show-text.
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <iterator>
@@ -23,7 +26,9 @@
 #include "guard/injection.h"
 #include "guard/sha256.h"
 #include "guard/train.h"
+#include "guard/redact.h"
 #include "guard/unicode.h"
+#include "server/guard_input.h"
 
 namespace ztslm::cli {
 namespace {
@@ -121,84 +126,117 @@ struct ScanArgs {
   bool output_only = false;
   bool show_text = false;
   std::string model;  // "": kDefaultModel in the data directory
+  bool redacted = false;
+  double threshold = -1;  // < 0: the model's own threshold
 };
+
+// The input view: what the gateway's input guard reports for one message part (Unicode
+// findings with positions, decoded payloads, injection score and reasons). A finding counts
+// towards the exit code when its severity is medium or high, or the score reaches the threshold.
+Result<bool> scan_input(const ScanArgs& a, const std::string& text, json& out, std::vector<std::string>& lines) {
+  std::string model_file = a.model.empty() ? data_path(kDefaultModel) : a.model;
+  if (a.model.empty() && !std::filesystem::exists(model_file)) model_file.clear();
+  bool rules_only = false;
+  ZTSLM_ASSIGN_OR_RETURN(auto det, server::load_injection_detector(model_file, &rules_only));
+  const double threshold = a.threshold >= 0 ? a.threshold : static_cast<double>(det->model().threshold);
+  server::GuardInputStage stage(std::shared_ptr<const guard::InjectionDetector>(std::move(det)));
+  ZTSLM_ASSIGN_OR_RETURN(server::GuardReport rep, stage.scan({{"user", text, false}}));
+  const server::GuardPartReport& part = rep.parts.at(0);
+  bool found = rep.injection_score >= threshold;
+  json findings = json::array();
+  for (const auto& p : part.positions) {
+    json j = {{"type", p.type}, {"start", p.start}, {"end", p.end},
+              {"severity", std::string(server::guard_severity(p.type))}};
+    if (a.show_text) j["text"] = text.substr(p.start, p.end - p.start);
+    findings.push_back(j);
+    lines.push_back("input " + p.type + " " + std::to_string(p.start) + "-" + std::to_string(p.end) +
+                    (a.show_text ? " " + printable(text.substr(p.start, p.end - p.start), 200) : ""));
+  }
+  for (const auto& [type, n] : part.counts) {
+    if (type != "prompt_injection" && server::guard_severity(type) != "low") found = true;
+  }
+  out["input"] = {{"findings", findings},
+                  {"counts", part.counts},
+                  {"injection", {{"score", part.injection_score},
+                                 {"threshold", threshold},
+                                 {"is_attack", part.injection_score >= threshold},
+                                 {"reasons", part.reasons},
+                                 {"rules_only", rules_only}}}};
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.4f", part.injection_score);
+  std::string reasons;
+  for (const auto& r : part.reasons) reasons += (reasons.empty() ? "" : ",") + r;
+  lines.push_back(std::string("injection score ") + buf + (part.injection_score >= threshold ? " ATTACK" : " ok") +
+                  (reasons.empty() ? "" : " (" + reasons + ")"));
+  return found;
+}
+
+// The output view: what the gateway's output filter finds and sends (DLP findings; the
+// redacted text with --redacted, every type redacted).
+Result<bool> scan_output(const ScanArgs& a, const std::string& text, json& out, std::vector<std::string>& lines) {
+  ZTSLM_ASSIGN_OR_RETURN(guard::RedactResult red, guard::redact(text, guard::RedactionPolicy{}));
+  json findings = json::array();
+  std::map<std::string, size_t> counts;
+  for (const auto& f : red.findings) {
+    const std::string type(guard::dlp_type_name(f.type));
+    json j = {{"type", type}, {"start", f.start}, {"end", f.end}, {"secret", guard::dlp_type_is_secret(f.type)}};
+    if (a.show_text) j["text"] = text.substr(f.start, f.end - f.start);
+    findings.push_back(j);
+    ++counts[type];
+    lines.push_back("output " + type + " " + std::to_string(f.start) + "-" + std::to_string(f.end) +
+                    (a.show_text ? " " + printable(text.substr(f.start, f.end - f.start), 200) : ""));
+  }
+  out["output"] = {{"findings", findings}, {"counts", counts}};
+  if (a.redacted) out["output"]["redacted"] = red.text;
+  return !red.findings.empty();
+}
 
 int run_scan(const ScanArgs& a) {
   auto data = read_all(a.file, kMaxScanBytes);
-  if (!data.has_value()) return fail(data.error());
+  if (!data.has_value()) {
+    std::fprintf(stderr, "ztslm: %s\n", data.error().to_string().c_str());
+    return 2;
+  }
   const std::string& text = *data;
-  const bool do_input = !a.output_only;
-  const bool do_output = !a.input_only;
   json out;
   out["file"] = a.file;
   out["bytes"] = text.size();
   bool found = false;
   std::vector<std::string> lines;  // text mode
-  auto check = guard::check_input(text);
-  out["utf8_valid"] = check.has_value();
-  if (!check.has_value()) {
+  out["utf8_valid"] = is_valid_utf8(text);
+  if (!is_valid_utf8(text)) {
+    // The gateway refuses invalid UTF-8 outright (400); here it is a finding.
+    auto check = guard::check_input(text);
     found = true;
-    out["error"] = check.error().message();
-    lines.push_back("invalid: " + check.error().message());
+    out["error"] = check.has_value() ? std::string("invalid UTF-8") : check.error().message();
+    lines.push_back("invalid: " + out["error"].get<std::string>());
   } else {
-    json uni = json::array();
-    for (const auto& f : check->findings) {
-      uni.push_back({{"kind", std::string(guard::unicode_kind_name(f.kind))},
-                     {"start", f.start},
-                     {"end", f.end},
-                     {"codepoints", f.n_codepoints}});
-      lines.push_back("unicode " + std::string(guard::unicode_kind_name(f.kind)) + " " +
-                      std::to_string(f.start) + "-" + std::to_string(f.end));
+    if (!a.output_only) {
+      auto r = scan_input(a, text, out, lines);
+      if (!r.has_value()) {
+        std::fprintf(stderr, "ztslm: %s\n", r.error().to_string().c_str());
+        return 2;
+      }
+      found |= *r;
     }
-    out["unicode"] = uni;
-    found |= !check->findings.empty();
-    if (do_input) {
-      bool rules_only = false;
-      auto det = load_detector(a.model.empty() ? data_path(kDefaultModel) : a.model, &rules_only);
-      if (!det.has_value()) return fail(det.error());
-      auto r = (*det)->score(text);
-      if (!r.has_value()) return fail(r.error());
-      out["injection"] = {{"score", r->score},
-                          {"threshold", (*det)->model().threshold},
-                          {"is_attack", r->is_attack},
-                          {"reasons", r->reasons},
-                          {"rules_only", rules_only}};
-      found |= r->is_attack;
-      char buf[64];
-      std::snprintf(buf, sizeof buf, "%.4f", r->score);
-      std::string reasons;
-      for (const auto& s : r->reasons) reasons += (reasons.empty() ? "" : ",") + s;
-      lines.push_back(std::string("injection score ") + buf + (r->is_attack ? " ATTACK" : " ok") +
-                      (reasons.empty() ? "" : " (" + reasons + ")"));
+    if (!a.input_only) {
+      auto r = scan_output(a, text, out, lines);
+      if (!r.has_value()) {
+        std::fprintf(stderr, "ztslm: %s\n", r.error().to_string().c_str());
+        return 2;
+      }
+      found |= *r;
     }
   }
-  // DLP runs on input and output alike (PII in prompts is a finding too).
-  (void)do_output;
-  auto dlp = guard::DlpScanner::shared().scan(text);
-  if (!dlp.has_value()) return fail(dlp.error());
-  json findings = json::array();
-  std::map<std::string, size_t> counts;
-  for (const auto& f : dlp->findings) {
-    const std::string type(guard::dlp_type_name(f.type));
-    json j = {{"type", type}, {"start", f.start}, {"end", f.end},
-              {"secret", guard::dlp_type_is_secret(f.type)}};
-    if (a.show_text) j["text"] = text.substr(f.start, f.end - f.start);
-    findings.push_back(j);
-    ++counts[type];
-    lines.push_back("dlp " + type + " " + std::to_string(f.start) + "-" + std::to_string(f.end) +
-                    (a.show_text ? " " + printable(text.substr(f.start, f.end - f.start), 200) : ""));
-  }
-  out["dlp"] = findings;
-  out["counts"] = counts;
-  found |= !dlp->findings.empty();
   out["found"] = found;
   if (a.as_json) {
-    std::printf("%s\n", out.dump(2).c_str());
+    std::printf("%s\n", out.dump(2, ' ', false, json::error_handler_t::replace).c_str());
   } else {
     for (const auto& l : lines) std::printf("%s: %s\n", a.file.c_str(), l.c_str());
+    if (a.redacted && out.contains("output")) std::printf("%s", out["output"]["redacted"].get<std::string>().c_str());
     std::printf("%s: %s\n", a.file.c_str(), found ? "FINDINGS" : "clean");
   }
-  return found ? 3 : 0;
+  return found ? 1 : 0;
 }
 
 struct TrainArgs {
@@ -343,11 +381,14 @@ int run_cv(const CvArgs& a) {
 void register_guard_commands(CLI::App& app) {
   static ScanArgs s;
   CLI::App* scan = app.add_subcommand(
-      "scan", "run the guards on text; exit 3 when anything is found (for CI pipelines)");
+      "scan", "run the guards on text; exit 0 clean, 1 findings, 2 usage or I/O error (for CI pipelines)");
   scan->add_option("file", s.file, "file to scan, or - for stdin")->required();
   scan->add_flag("--json", s.as_json, "JSON output (types, positions, counts, scores)");
-  auto* in = scan->add_flag("--input", s.input_only, "input checks only (Unicode, injection, PII)");
-  scan->add_flag("--output", s.output_only, "output checks only (PII and secrets)")->excludes(in);
+  auto* in = scan->add_flag("--input", s.input_only, "input view only (Unicode, decoded payloads, injection)");
+  scan->add_flag("--output", s.output_only, "output view only (PII and secrets, as the redactor sees them)")->excludes(in);
+  scan->add_flag("--redacted", s.redacted, "print the redacted text (output view)");
+  scan->add_option("--threshold", s.threshold, "injection score that counts as a finding (default: the model's)")
+      ->check(CLI::Range(0.0, 1.0));
   scan->add_flag("--show-text", s.show_text, "include the sensitive text of findings");
   scan->add_option("--model", s.model,
                    std::string("injection model file (default: ") + kDefaultModel + " in the data directory)");

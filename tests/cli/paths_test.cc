@@ -48,7 +48,7 @@ TEST(PathsTest, TheBuildTreeBinaryReadsTheSourceCheckout) {
   // The shipped guard model is found from any working directory.
   const testing::ProcResult scan = testing::run_ztslm("scan --json --input - </dev/null");
   ASSERT_EQ(scan.exit_code, 0) << scan.err;
-  EXPECT_FALSE(nlohmann::json::parse(scan.out)["injection"]["rules_only"].get<bool>()) << scan.out;
+  EXPECT_FALSE(nlohmann::json::parse(scan.out)["input"]["injection"]["rules_only"].get<bool>()) << scan.out;
 }
 
 TEST(PathsTest, TheEnvironmentOverridesTheDataDirectory) {
@@ -100,7 +100,7 @@ TEST(PathsTest, AnInstalledTreeFindsItsDataNextToTheExecutable) {
   EXPECT_NE(out.find("data_dir  " + data.string() + " (next to the executable)\n"), std::string::npos) << out;
   out.clear();
   ASSERT_EQ(run("cd / && '" + bin.string() + "' scan --json --input - </dev/null", &out), 0) << out;
-  EXPECT_FALSE(nlohmann::json::parse(out)["injection"]["rules_only"].get<bool>()) << out;
+  EXPECT_FALSE(nlohmann::json::parse(out)["input"]["injection"]["rules_only"].get<bool>()) << out;
   out.clear();
   ASSERT_EQ(run("'" + bin.string() + "' serve --print-default-config", &out), 0);
   EXPECT_EQ(out, read_file(prefix / "etc/ztslm/ztslm.yaml"));
