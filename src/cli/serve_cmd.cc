@@ -20,6 +20,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
+#include "core/data_dir.h"
 #include "cli/common.h"
 #include "cli/inprocess_backend.h"
 #include "cli/verified_model.h"
@@ -134,6 +135,15 @@ Result<std::unique_ptr<server::Backend>> make_backend(const server::ServerConfig
   return std::unique_ptr<server::Backend>(std::move(b));
 }
 
+// Paths in the config may start with "${data}/": the data directory (core/data_dir.h), where the
+// bundled demo model and its publisher key live in a checkout and in an install alike.
+void expand_data_dir(std::string& path) {
+  constexpr std::string_view kPrefix = "${data}/";
+  if (std::string_view(path).substr(0, kPrefix.size()) == kPrefix) {
+    path = data_path(std::string_view(path).substr(kPrefix.size()));
+  }
+}
+
 int run_serve(const ServeArgs& a) {
   auto cfg = a.config.empty() ? server::default_config() : server::load_config_file(a.config);
   if (!cfg.has_value()) return fail(cfg.error());
@@ -148,9 +158,12 @@ int run_serve(const ServeArgs& a) {
     return 0;
   }
   if (cfg->model.path.empty()) {
-    return fail(Status::invalid_argument(
-        "no model configured: there is no bundled demo model yet; give --model PATH or set model.path"));
+    return fail(Status::invalid_argument("no model configured: give --model PATH or set model.path"));
   }
+  expand_data_dir(cfg->model.path);
+  expand_data_dir(cfg->model.signature_path);
+  expand_data_dir(cfg->policy_path);
+  for (auto& p : cfg->trust.publishers) expand_data_dir(p.public_key_file);
   auto state = server::resolve_state_dir(*cfg);
   if (!state.has_value()) return fail(state.error());
   cfg->state_dir = *state;

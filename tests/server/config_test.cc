@@ -13,7 +13,7 @@ TEST(ConfigTest, EmbeddedDefaultMatchesIssueDefaults) {
   EXPECT_EQ(c->address, "127.0.0.1");
   EXPECT_EQ(c->port, 8443);
   EXPECT_EQ(c->tls.min_version, "1.3");
-  EXPECT_TRUE(c->model.path.empty());  // no bundled model yet: serve refuses without --model
+  EXPECT_EQ(c->model.path, "${data}/models/demo/ztslm-demo-Q8_0.gguf");  // the bundled demo model
   EXPECT_GT(c->limits.max_body_bytes, 0u);
   EXPECT_GT(c->limits.header_timeout_ms, 0u);
 }
@@ -114,7 +114,11 @@ TEST(ConfigTest, WorkersAreSandboxedAndSharedByDefault) {
 TEST(ConfigTest, TrustSectionAndModelProvenanceKeys) {
   auto base = default_config();
   ASSERT_TRUE(base.has_value());
-  EXPECT_TRUE(base->trust.publishers.empty());  // nothing is trusted by default
+  // By default only the demo publisher is trusted, for the bundled demo model.
+  ASSERT_EQ(base->trust.publishers.size(), 1u);
+  EXPECT_EQ(base->trust.publishers[0].name, "ztslm-demo");
+  EXPECT_EQ(base->trust.publishers[0].public_key_file, "${data}/models/demo/demo-publisher.pub.pem");
+  EXPECT_EQ(base->model.path, "${data}/models/demo/ztslm-demo-Q8_0.gguf");
   EXPECT_FALSE(base->model.allow_unsigned);
   auto c = parse_config(
       "trust:\n  publishers:\n    - {name: acme, public_key_file: /k/acme.pem}\n"
