@@ -230,7 +230,9 @@ int run_serve(const ServeArgs& a) {
 
   // Input guard: Unicode smuggling, decoded payloads and the injection detector.
   std::string model_file = cfg->guard_injection_model;
-  if (model_file == server::kDefaultInjectionModel && !std::filesystem::exists(model_file)) {
+  const bool default_model_file = model_file == server::kDefaultInjectionModel;
+  expand_data_dir(model_file);
+  if (default_model_file && !std::filesystem::exists(model_file)) {
     std::fprintf(stderr, "ztslm serve: %s not found; the input guard uses the curated rules only\n", model_file.c_str());
     model_file.clear();
   }

@@ -82,8 +82,8 @@ struct QuotaConfig {
   uint32_t flush_interval_ms = 1000;  // write-behind period (0: write before each admission)
   std::map<std::string, QuotaClass> classes;  // "default" must exist while enabled
 };
-// guard.injection_model's default (relative to the working directory).
-inline constexpr std::string_view kDefaultInjectionModel = "models/guard/injection.ztim";
+// guard.injection_model's default ("${data}/": the data directory, core/data_dir.h).
+inline constexpr std::string_view kDefaultInjectionModel = "${data}/models/guard/injection.ztim";
 
 // Where the engine runs (DESIGN.md "Processes"). `sandboxed`: worker processes (`ztslm worker`)
 // driven by the supervisor in server/scheduler/; `inprocess`: the engine inside the gateway
