@@ -73,23 +73,12 @@ Result<std::unique_ptr<guard::InjectionDetector>> load_detector(const std::strin
                                                                 bool* rules_only) {
   *rules_only = false;
   auto bytes = read_all(path, 64u << 20);
-  guard::InjectionModel model;
-  if (bytes.has_value()) {
-    auto parsed = guard::InjectionModel::parse(
-        std::span(reinterpret_cast<const std::byte*>(bytes->data()), bytes->size()));
-    if (!parsed.has_value()) return parsed.error().with_context(path);
-    model = std::move(parsed).value();
-  } else {
-    // No model file: rules only (each rule alone crosses the threshold).
-    *rules_only = true;
-    model.n_buckets = 1;
-    model.weights.assign(1, 0.0f);
-    model.bias = -4.0f;
-    model.threshold = 0.5f;
-    model.rule_weights.assign(guard::injection_rule_names().size(), 4.5f);
-    model.rule_floors.assign(guard::injection_rule_names().size(), 0.0f);
-  }
-  return guard::InjectionDetector::create(std::move(model));
+  // No model file: the gateway's rules-only detector (each rule alone crosses the threshold).
+  if (!bytes.has_value()) return server::load_injection_detector("", rules_only);
+  auto parsed = guard::InjectionModel::parse(
+      std::span(reinterpret_cast<const std::byte*>(bytes->data()), bytes->size()));
+  if (!parsed.has_value()) return parsed.error().with_context(path);
+  return guard::InjectionDetector::create(std::move(parsed).value());
 }
 
 // The corpus (JSON Lines) as examples. Lines that do not parse are an error naming the line.
