@@ -20,8 +20,8 @@ GatewayMetrics::GatewayMetrics(Registry& r)
                               "Authentication failures by internal reason.", {"reason"})),
       policy_denials(r.counter("ztslm_policy_denials_total", "Requests denied by policy.",
                                {"route"})),
-      guard_findings(r.counter("ztslm_guard_findings_total", "Guard findings by type.",
-                               {"type"})),
+      guard_findings(r.counter("ztslm_guard_findings_total", "Guard findings by stage (input, output) and type.",
+                               {"stage", "type"})),
       tokens_in(r.counter("ztslm_prompt_tokens_total", "Prompt tokens processed.").get()),
       tokens_out(r.counter("ztslm_completion_tokens_total", "Completion tokens generated.").get()),
       ttft(r.histogram("ztslm_time_to_first_token_seconds", "Time to first token.",
@@ -41,7 +41,18 @@ GatewayMetrics::GatewayMetrics(Registry& r)
                           {"signal"})),
       audit_records(r.counter("ztslm_audit_records_total", "Audit records committed.").get()),
       audit_failures(r.counter("ztslm_audit_failures_total",
-                               "Audit appends that failed (the request failed with them).")
-                         .get()) {}
+                               "Audit appends that failed.")
+                         .get()),
+      http_rejections(r.counter("ztslm_http_rejections_total",
+                                "Requests refused by the HTTP layer before the pipeline, by status.",
+                                {"status"})),
+      tls_handshake_failures(r.counter("ztslm_tls_handshake_failures_total",
+                                       "TLS handshakes that failed.")
+                                 .get()),
+      generation_rejections(r.counter("ztslm_generation_rejections_total",
+                                      "Generations refused at the concurrency limit (503).")
+                                .get()),
+      quota_denials(r.counter("ztslm_quota_denials_total", "Requests refused by a quota (429), by reason.",
+                              {"reason"})) {}
 
 }  // namespace ztslm::audit

@@ -21,6 +21,7 @@ double ms_between(Clock::time_point a, Clock::time_point b) {
 class EngineSession final : public server::BackendSession {
  public:
   explicit EngineSession(engine::Session s) : session(std::move(s)) {}
+  size_t memory_bytes() const override { return session.kv_bytes(); }
   engine::Session session;  // its destructor wipes the KV cache and history
 };
 

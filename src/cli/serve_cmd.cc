@@ -197,7 +197,9 @@ int run_serve(const ServeArgs& a) {
   if (Status s = ensure_admin_key(*key_store); !s.ok()) return fail(s);
   auto mtls = make_mtls(*cfg);
   if (!mtls.has_value()) return fail(mtls.error());
-  server::IdentityAuthStage auth(std::make_shared<const identity::Authenticator>(key_store, nullptr, *mtls));
+  auto jwt = server::make_jwt_verifier(cfg->jwt, identity::system_unix_now);  // null unless jwt: is set
+  if (!jwt.has_value()) return fail(jwt.error());
+  server::IdentityAuthStage auth(std::make_shared<const identity::Authenticator>(key_store, *jwt, *mtls));
 
   audit::AuditLogOptions ao;
   ao.path = cfg->state_dir + "/audit.log";
@@ -254,9 +256,8 @@ int run_serve(const ServeArgs& a) {
   if (!srv.has_value()) return fail(srv.error());
   auto* workers = dynamic_cast<server::scheduler::WorkerBackend*>(backend->get());
   if (workers != nullptr) {
-    server::Metrics* m = &(*srv)->metrics();
-    m->add("ztslm_worker_restarts_total", "", 0);
-    workers->set_restart_hook([m] { m->add("ztslm_worker_restarts_total", ""); });
+    audit::Counter* restarts = &(*srv)->metrics().worker_restarts;
+    workers->set_restart_hook([restarts] { restarts->inc(); });
   }
   std::printf("ztslm serve: https://%s:%u/ model %s, state %s%s%s\n", cfg->address.c_str(),
               static_cast<unsigned>((*srv)->port()), (*backend)->model_info().id.c_str(), cfg->state_dir.c_str(),

@@ -7,21 +7,25 @@ namespace {
 
 class CurlFetcher final : public JwksFetcher {
  public:
-  explicit CurlFetcher(long timeout_ms) : timeout_ms_(timeout_ms) {}
+  explicit CurlFetcher(CurlFetcherOptions options) : options_(std::move(options)) {}
 
   Result<std::string> fetch(const std::string& url, size_t max_bytes) override {
-    if (url.rfind("https://", 0) != 0 && url.rfind("file://", 0) != 0) {
+    const bool is_https = url.rfind("https://", 0) == 0;
+    const bool is_http = url.rfind("http://", 0) == 0;
+    if (!is_https && url.rfind("file://", 0) != 0 && !(is_http && options_.allow_http)) {
       return Status::invalid_argument("jwks url must be https:// or file://");
     }
     CURL* curl = curl_easy_init();
     if (curl == nullptr) return Status::internal("curl_easy_init failed");
     Sink sink{std::string(), max_bytes, false};
     curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
-    curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "https,file");
+    curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, options_.allow_http ? "https,http,file" : "https,file");
     curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 0L);
     curl_easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, 1L);
     curl_easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, 2L);
-    curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, timeout_ms_);
+    if (!options_.ca_file.empty()) curl_easy_setopt(curl, CURLOPT_CAINFO, options_.ca_file.c_str());
+    curl_easy_setopt(curl, CURLOPT_MAXFILESIZE_LARGE, static_cast<curl_off_t>(max_bytes));
+    curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, options_.timeout_ms);
     curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, &CurlFetcher::write);
     curl_easy_setopt(curl, CURLOPT_WRITEDATA, &sink);
@@ -29,9 +33,11 @@ class CurlFetcher final : public JwksFetcher {
     long http_code = 0;
     curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &http_code);
     curl_easy_cleanup(curl);
-    if (sink.too_big) return Status::resource_exhausted("jwks body exceeds limit {}", max_bytes);
+    if (sink.too_big || rc == CURLE_FILESIZE_EXCEEDED) {
+      return Status::resource_exhausted("jwks body exceeds limit {}", max_bytes);
+    }
     if (rc != CURLE_OK) return Status::unavailable("jwks fetch failed: {}", curl_easy_strerror(rc));
-    if (url.rfind("https://", 0) == 0 && http_code != 200) {
+    if ((is_https || is_http) && http_code != 200) {
       return Status::unavailable("jwks fetch returned http {}", http_code);
     }
     return std::move(sink.body);
@@ -53,13 +59,19 @@ class CurlFetcher final : public JwksFetcher {
     sink->body.append(data, len);
     return len;
   }
-  long timeout_ms_;
+  CurlFetcherOptions options_;
 };
 
 }  // namespace
 
 std::unique_ptr<JwksFetcher> make_curl_jwks_fetcher(long timeout_ms) {
-  return std::make_unique<CurlFetcher>(timeout_ms);
+  CurlFetcherOptions o;
+  o.timeout_ms = timeout_ms;
+  return std::make_unique<CurlFetcher>(std::move(o));
+}
+
+std::unique_ptr<JwksFetcher> make_curl_jwks_fetcher(const CurlFetcherOptions& options) {
+  return std::make_unique<CurlFetcher>(options);
 }
 
 JwksCache::JwksCache(JwksCacheConfig config, std::unique_ptr<JwksFetcher> fetcher, UnixClock clock)

@@ -48,6 +48,14 @@ class JwksFetcher {
 // and host verification on, `timeout_ms` for the whole transfer.
 std::unique_ptr<JwksFetcher> make_curl_jwks_fetcher(long timeout_ms = 5000);
 
+struct CurlFetcherOptions {
+  long timeout_ms = 5000;   // whole transfer, connection included
+  std::string ca_file;      // "" = the system trust store
+  bool allow_http = false;  // SECURITY: plain http:// lets a network attacker pick the keys; tests only
+};
+// As above with a CA bundle and, for tests, plain http:// (also bounded by `max_bytes`).
+std::unique_ptr<JwksFetcher> make_curl_jwks_fetcher(const CurlFetcherOptions& options);
+
 struct JwksCacheConfig {
   std::string url;
   int64_t refresh_interval_s = 300;     // scheduled refresh of a good set

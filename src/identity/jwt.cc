@@ -167,7 +167,11 @@ Result<VerifiedJws> verify_jws(std::string_view token, KeySource& source, const 
 }
 
 Result<JwtVerifier> JwtVerifier::create(JwtConfig config, std::shared_ptr<KeySource> keys, UnixClock clock) {
-  if (config.issuer.empty()) return Status::invalid_argument("jwt config needs an issuer");
+  if (config.issuer.empty() && config.issuers.empty()) return Status::invalid_argument("jwt config needs an issuer");
+  for (const auto& i : config.issuers) {
+    if (i.empty()) return Status::invalid_argument("jwt config has an empty issuer");
+  }
+  if (config.subject_claim.empty()) return Status::invalid_argument("jwt config needs a subject claim");
   if (config.audiences.empty()) return Status::invalid_argument("jwt config needs at least one audience");
   if (config.leeway_s < 0 || config.leeway_s > 300) {
     return Status::invalid_argument("jwt leeway {} outside [0, 300]", config.leeway_s);
@@ -181,6 +185,10 @@ Result<JwtVerifier> JwtVerifier::create(JwtConfig config, std::shared_ptr<KeySou
 
 Result<Principal> JwtVerifier::verify(std::string_view token) const {
   ZTSLM_ASSIGN_OR_RETURN(VerifiedJws jws, verify_jws(token, *keys_, config_.limits));
+  if (!config_.algorithms.empty() &&
+      std::find(config_.algorithms.begin(), config_.algorithms.end(), jws.alg) == config_.algorithms.end()) {
+    return Status::unauthenticated("jwt alg {} not in the allow-list", jws_alg_name(jws.alg));
+  }
   internal::JsonDoc doc;
   ZTSLM_TRY(doc.parse(jws.payload, {.max_bytes = config_.limits.max_payload_bytes,
                                     .max_depth = config_.limits.max_json_depth}));
@@ -188,7 +196,11 @@ Result<Principal> JwtVerifier::verify(std::string_view token) const {
   if (doc.root().get_object().get(claims) != simdjson::SUCCESS) return Status::malformed("jwt claims are not an object");
 
   ZTSLM_ASSIGN_OR_RETURN(auto iss, internal::get_string(claims, "iss"));
-  if (!iss || *iss != config_.issuer) return Status::unauthenticated("jwt issuer mismatch");
+  if (!iss || iss->empty() ||
+      (*iss != config_.issuer &&
+       std::find(config_.issuers.begin(), config_.issuers.end(), *iss) == config_.issuers.end())) {
+    return Status::unauthenticated("jwt issuer mismatch");
+  }
 
   simdjson::dom::element aud_el;
   if (claims.at_key("aud").get(aud_el) != simdjson::SUCCESS) return Status::unauthenticated("jwt lacks aud");
@@ -223,9 +235,9 @@ Result<Principal> JwtVerifier::verify(std::string_view token) const {
     return Status::unauthenticated("jwt lifetime exceeds {} s", config_.max_lifetime_s);
   }
 
-  ZTSLM_ASSIGN_OR_RETURN(auto sub, internal::get_string(claims, "sub"));
+  ZTSLM_ASSIGN_OR_RETURN(auto sub, internal::get_string(claims, config_.subject_claim));
   if (!sub || sub->empty() || sub->size() > kMaxClaimStringBytes) {
-    return Status::unauthenticated("jwt sub missing or too long");
+    return Status::unauthenticated("jwt subject claim missing or too long");
   }
   Principal p;
   p.method = AuthMethod::kJwt;

@@ -47,10 +47,13 @@ struct VerifiedJws {
 Result<VerifiedJws> verify_jws(std::string_view token, KeySource& source, const JwsLimits& limits = {});
 
 struct JwtConfig {
-  std::string issuer;                  // "iss" must equal this (required)
+  std::string issuer;                  // "iss" must equal this or one of `issuers` (one required)
+  std::vector<std::string> issuers;    // further accepted issuers
   std::vector<std::string> audiences;  // "aud" must contain one of these (required, non-empty)
   int64_t leeway_s = 30;               // clock skew allowed on exp/nbf/iat; at most 300
   int64_t max_lifetime_s = 0;          // if > 0: exp - (iat or now) must not exceed it
+  std::vector<JwsAlg> algorithms;      // allow-list; empty = RS256, ES256 and EdDSA
+  std::string subject_claim = "sub";   // string claim naming the principal (id "jwt:" + value)
   std::string tenant_claim = "tenant"; // string claim naming the tenant
   std::string roles_claim = "roles";   // array of strings, or one space-separated string
   std::string default_tenant;          // used when the tenant claim is absent ("" = reject)
@@ -59,7 +62,7 @@ struct JwtConfig {
 };
 
 // Verifies JWT bearer tokens and maps them to a Principal:
-//   id = "jwt:" + sub, tenant = tenant claim (or default_tenant), roles = roles claim (or
+//   id = "jwt:" + subject claim ("sub" by default), tenant = tenant claim (or default_tenant), roles = roles claim (or
 //   default_roles), attributes: iss, sub, kid, alg and jti when present.
 // Thread-safe; the KeySource is shared.
 class JwtVerifier final {

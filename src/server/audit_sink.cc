@@ -43,4 +43,10 @@ Status AuditLogSink::record(const AuditRecord& r) {
   return Status();
 }
 
+Status AuditLogSink::record_anomaly(const audit::AnomalyEvent& e) {
+  auto receipt = log_->append(e);
+  if (!receipt.has_value()) return receipt.error();
+  return Status();
+}
+
 }  // namespace ztslm::server

@@ -11,6 +11,7 @@ class AuditLogSink final : public AuditSink {
  public:
   explicit AuditLogSink(audit::AuditLog& log) : log_(&log) {}
   Status record(const AuditRecord& r) override;
+  Status record_anomaly(const audit::AnomalyEvent& e) override;
 
  private:
   audit::AuditLog* log_;

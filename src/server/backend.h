@@ -36,6 +36,9 @@ struct Message {
 class BackendSession {
  public:
   virtual ~BackendSession() = default;
+  // Bytes of memory this state holds (KV cache, history); the session store's byte bound
+  // counts it. Fixed for the session's life.
+  virtual size_t memory_bytes() const { return 0; }
 };
 
 struct GenerateRequest {

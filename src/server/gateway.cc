@@ -183,6 +183,20 @@ Gateway::Gateway(const ServerConfig& cfg, GatewayDeps deps)
   parse_limits_.max_message_bytes = l.max_message_bytes;
   parse_limits_.max_stop_strings = l.max_stop_strings;
   parse_limits_.max_tokens = l.max_tokens;
+  if (cfg.anomaly.enabled) {
+    const AnomalyConfig& ac = cfg.anomaly;
+    audit::AnomalyOptions o;
+    o.window_us = int64_t{ac.window_s} * 1000000;
+    o.alpha = ac.alpha;
+    o.warmup_windows = ac.warmup_windows;
+    o.factor = ac.factor;
+    o.min_requests = ac.min_requests;
+    o.min_tokens = ac.min_tokens;
+    o.min_ratio = ac.min_ratio;
+    o.min_requests_for_ratio = ac.min_requests_for_ratio;
+    o.max_principals = ac.max_principals;
+    anomaly_ = std::make_unique<audit::AnomalyDetector>(o, &deps.metrics->anomalies);
+  }
   for (uint32_t i = 0; i < l.max_concurrent_generations; ++i) workers_.emplace_back([this] { worker_loop(); });
 }
 
@@ -218,10 +232,10 @@ void Gateway::worker_loop() {
 
 void Gateway::on_rejected(int status, std::string_view reason, std::string_view client_address) {
   if (status == 0) {
-    d_.metrics->add("ztslm_tls_handshake_failures_total", "");
+    d_.metrics->tls_handshake_failures.inc();
     return;
   }
-  d_.metrics->add("ztslm_http_rejections_total", "code=\"" + std::to_string(status) + "\"");
+  d_.metrics->http_rejections.with({std::to_string(status)}).inc();
   AuditRecord r;
   r.time_unix = d_.clock->unix_seconds();
   r.request_id = request_prefix_ + std::to_string(request_seq_.fetch_add(1));
@@ -231,20 +245,45 @@ void Gateway::on_rejected(int status, std::string_view reason, std::string_view 
   r.client_address = std::string(client_address);
   r.model_digest = model_.digest;
   r.model_signer = model_.signer;
-  (void)d_.audit->record(r);
+  count_audit(d_.audit->record(r));
+}
+
+void Gateway::count_audit(const Status& s) {
+  if (s.ok()) d_.metrics->audit_records.inc();
+  else d_.metrics->audit_failures.inc();
 }
 
 void Gateway::finish_record(Ctx& c, int status) {
   c.rec.http_status = status;
   c.rec.total_ms = static_cast<double>(steady_ns() - c.start_ns) / 1e6;
   if (c.rec.decision.empty()) c.rec.decision = status < 400 ? "allow" : "error";
-  d_.metrics->add("ztslm_requests_total",
-                  "route=\"" + std::string(route_label(c.req.path)) + "\",code=\"" + std::to_string(status) + "\"");
-  d_.metrics->request_duration().observe_us(c.rec.total_ms * 1000.0);
-  d_.metrics->gateway_overhead().observe_us((c.rec.total_ms - c.rec.model_ms) * 1000.0);
+  const std::string_view route = route_label(c.req.path);
+  d_.metrics->requests.with({route, std::to_string(status)}).inc();
+  d_.metrics->request_seconds.with({route}).observe(c.rec.total_ms / 1e3);
+  d_.metrics->overhead.observe(std::max(0.0, c.rec.total_ms - c.rec.model_ms) / 1e3);
+  d_.metrics->active_requests.add(-1);
   if (c.req.path != "/healthz" && c.req.path != "/readyz") {
     // A failed audit write cannot be reported once the response is out; it is counted.
-    if (!d_.audit->record(c.rec).ok()) d_.metrics->add("ztslm_audit_failures_total", "");
+    count_audit(d_.audit->record(c.rec));
+    observe_outcome(c);
+  }
+}
+
+void Gateway::observe_outcome(const Ctx& c) {
+  // Only an authenticated principal has a baseline; failed authentications are counted by
+  // reason in the metrics and audited per request.
+  if (!anomaly_ || c.principal.id.empty()) return;
+  audit::Observation o;
+  o.principal = c.principal.id;
+  o.tenant = c.principal.tenant;
+  o.now_us = d_.clock->now_ms() * 1000;
+  o.tokens = c.rec.tokens_in + c.rec.tokens_out;
+  o.denied = c.rec.decision == "deny";
+  o.guard_hit = !c.rec.guard_findings.empty();
+  for (audit::AnomalyEvent& e : anomaly_->observe(o)) {
+    // Events carry counts and rates only, never request text; the audit time is wall clock.
+    e.time_us = d_.clock->unix_seconds() * 1000000;
+    count_audit(d_.audit->record_anomaly(e));
   }
 }
 
@@ -274,6 +313,7 @@ void Gateway::handle(http::Request req, std::shared_ptr<http::Responder> respond
   c.rec.client_address = c.req.client_address;
   c.rec.model_digest = model_.digest;
   c.rec.model_signer = model_.signer;
+  d_.metrics->active_requests.add(1);  // down again in finish_record, once per request
   route(c);
 }
 
@@ -287,8 +327,10 @@ bool Gateway::authenticate(Ctx& c) {
   if (!p.has_value()) {
     c.rec.decision = "deny";
     c.rec.auth_failure = failure.reason.empty() ? "invalid" : failure.reason;
-    c.rec.reasons.push_back("authentication failed");
-    d_.metrics->add("ztslm_auth_failures_total", "reason=\"" + c.rec.auth_failure + "\"");
+    // SECURITY: the failed check goes to the audit record only; every 401 body is the same.
+    c.rec.reasons.push_back(failure.detail.empty() ? std::string("authentication failed")
+                                                   : "authentication failed: " + failure.detail);
+    d_.metrics->auth_failures.with({c.rec.auth_failure}).inc();
     if (p.error().code() == StatusCode::kUnavailable) {
       reply_error(c, Status::unavailable("authentication unavailable"));
       return false;
@@ -324,7 +366,7 @@ bool Gateway::authorize(Ctx& c, std::string_view action, const openai::ApiReques
     c.rec.decision = "deny";
     if (d.has_value()) c.rec.reasons = d->reasons;
     else c.rec.reasons.push_back("policy error: " + d.error().to_string());
-    d_.metrics->add("ztslm_policy_denials_total", "route=\"" + std::string(route_label(c.req.path)) + "\"");
+    d_.metrics->policy_denials.with({route_label(c.req.path)}).inc();
     const std::string why = guard_denial_reason(c.rec.reasons);
     if (!why.empty()) {
       c.rec.guard_action = "deny";
@@ -362,7 +404,7 @@ bool Gateway::admit_quota(Ctx& c, const openai::ApiRequest& api, std::unique_ptr
     reply_error(c, Status::unavailable("quotas are unavailable; retry later"), 503, {{"Retry-After", "1"}});
     return false;
   }
-  d_.metrics->add("ztslm_quota_denials_total", "reason=\"" + v.reason.substr(0, 64) + "\"");
+  d_.metrics->quota_denials.with({std::string_view(v.reason).substr(0, 64)}).inc();
   if (v.retry_after_s <= 0) {
     reply_error(c, Status::permission_denied("no quota is configured for the caller"));
     return false;
@@ -416,9 +458,8 @@ void Gateway::handle_models(Ctx& c) {
 
 void Gateway::handle_metrics(Ctx& c) {
   if (!authorize(c, "metrics", nullptr)) return;
-  d_.metrics->set_gauge("ztslm_active_sessions", static_cast<int64_t>(sessions_.size()));
-  d_.metrics->set_gauge("ztslm_active_generations", static_cast<int64_t>(active_gens_.load()));
-  reply(c, 200, "text/plain; version=0.0.4", d_.metrics->render());
+  d_.metrics->active_sessions.set(static_cast<int64_t>(sessions_.size()));
+  reply(c, 200, audit::kPrometheusContentType, d_.registry->render());
 }
 
 void Gateway::handle_create_session(Ctx& c) {
@@ -433,7 +474,7 @@ void Gateway::handle_create_session(Ctx& c) {
   auto s = sessions_.create({c.principal.id, c.principal.tenant});
   if (!s.has_value()) return reply_error(c, s.error());
   c.rec.session = s->id;
-  d_.metrics->set_gauge("ztslm_active_sessions", static_cast<int64_t>(sessions_.size()));
+  d_.metrics->active_sessions.set(static_cast<int64_t>(sessions_.size()));
   nlohmann::json j = {{"id", s->id}, {"object", "session"}, {"created", s->created_unix},
                       {"expires_at", s->expires_unix}};
   reply(c, 200, kJson, j.dump());
@@ -444,6 +485,7 @@ void Gateway::handle_delete_session(Ctx& c, const std::string& id) {
   Status s = sessions_.remove(id, {c.principal.id, c.principal.tenant});
   if (!s.ok()) return reply_error(c, s);
   c.rec.session = id;
+  d_.metrics->active_sessions.set(static_cast<int64_t>(sessions_.size()));
   nlohmann::json j = {{"id", id}, {"object", "session"}, {"deleted", true}};
   reply(c, 200, kJson, j.dump());
 }
@@ -478,7 +520,7 @@ void Gateway::handle_generate(Ctx& c, bool is_chat) {
   c.rec.guard_reasons = report->reasons;
   for (const auto& [type, n] : report->findings) {
     c.rec.guard_findings[type] += n;
-    d_.metrics->add("ztslm_guard_findings_total", "stage=\"input\",type=\"" + type + "\"", n);
+    d_.metrics->guard_findings.with({"input", type}).inc(n);
   }
   if (!authorize(c, "generate", &api, &*report)) return;
   const Decision& ob = c.decision;
@@ -499,7 +541,7 @@ void Gateway::handle_generate(Ctx& c, bool is_chat) {
     c.rec.decision = "deny";
     c.rec.guard_action = "deny";
     c.rec.reasons.push_back("input guard: injection score at or above the policy threshold");
-    d_.metrics->add("ztslm_policy_denials_total", "route=\"" + std::string(route_label(c.req.path)) + "\"");
+    d_.metrics->policy_denials.with({route_label(c.req.path)}).inc();
     return reply_error(c, Status::permission_denied("the request was refused: input guard: prompt injection suspected"));
   }
   // Indirect input is spotlighted unless the policy says not to; the stripped view replaces the
@@ -627,7 +669,7 @@ void Gateway::handle_generate(Ctx& c, bool is_chat) {
   uint32_t cur = active_gens_.load();
   do {
     if (cur >= cfg_.limits.max_concurrent_generations || stopping_.load()) {
-      d_.metrics->add("ztslm_generation_rejections_total", "");
+      d_.metrics->generation_rejections.inc();
       if (quota) quota->refund();
       return reply_error(c, Status::unavailable("the server is at its generation limit; retry later"), 503,
                          {{"Retry-After", "1"}});
@@ -689,8 +731,8 @@ void Gateway::run_generation(GenJob& job) {
   };
   auto on_text = [&](std::string_view piece) -> bool {
     const int64_t now = steady_ns();
-    if (last_piece_ns == 0) d_.metrics->time_to_first_token().observe_us(static_cast<double>(now - gen_start_ns) / 1e3);
-    else d_.metrics->inter_token().observe_us(static_cast<double>(now - last_piece_ns) / 1e3);
+    if (last_piece_ns == 0) d_.metrics->ttft.observe(static_cast<double>(now - gen_start_ns) / 1e9);
+    else d_.metrics->inter_token.observe(static_cast<double>(now - last_piece_ns) / 1e9);
     last_piece_ns = now;
     if (stopping_.load() || c.out->client_gone()) return false;
     bool stop = false;
@@ -722,7 +764,7 @@ void Gateway::run_generation(GenJob& job) {
   }
   for (const auto& [type, n] : filter->findings()) {
     c.rec.guard_findings[type] += n;
-    d_.metrics->add("ztslm_guard_findings_total", "stage=\"output\",type=\"" + type + "\"", n);
+    d_.metrics->guard_findings.with({"output", type}).inc(n);
   }
   const std::string blocked = filter_stopped ? filter->block_reason() : std::string();
   GenerateResult r;
@@ -751,8 +793,8 @@ void Gateway::run_generation(GenJob& job) {
   c.rec.tokens_out = r.completion_tokens;
   c.rec.cached_tokens = r.cached_tokens;
   c.rec.model_ms = r.model_ms;
-  d_.metrics->add("ztslm_tokens_total", "direction=\"in\"", r.prompt_tokens);
-  d_.metrics->add("ztslm_tokens_total", "direction=\"out\"", r.completion_tokens);
+  d_.metrics->tokens_in.inc(r.prompt_tokens);
+  d_.metrics->tokens_out.inc(r.completion_tokens);
   // A blocked output ends with an error: an SSE error event after the content_filter chunk, or
   // a 403 instead of the answer. The reason names the finding type only.
   const Status block_status =

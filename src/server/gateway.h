@@ -16,11 +16,14 @@
 
 #include <nlohmann/json.hpp>
 
+#include "audit/anomaly.h"
+#include "audit/gateway_metrics.h"
+#include "audit/metrics.h"
+
 #include "server/backend.h"
 #include "server/clock.h"
 #include "server/config/config.h"
 #include "server/http/http_server.h"
-#include "server/metrics.h"
 #include "server/openai/request.h"
 #include "server/session/session_store.h"
 #include "server/stages.h"
@@ -35,7 +38,8 @@ struct GatewayDeps {
   InputGuard* input_guard = nullptr;
   OutputFilterFactory* output_filter = nullptr;
   AuditSink* audit = nullptr;
-  Metrics* metrics = nullptr;
+  audit::Registry* registry = nullptr;      // rendered on GET /metrics
+  audit::GatewayMetrics* metrics = nullptr;  // the metric set, on `registry`
   const Clock* clock = nullptr;
   QuotaGate* quotas = nullptr;  // null: no quotas
 };
@@ -92,12 +96,15 @@ class Gateway final : public http::Handler {
   void reply(Ctx& c, int status, std::string_view content_type, std::string body, http::Headers headers = {});
   void reply_error(Ctx& c, const Status& s, int http_override = 0, http::Headers headers = {});
   void finish_record(Ctx& c, int status);
+  void count_audit(const Status& s);
+  void observe_outcome(const Ctx& c);
   void worker_loop();
 
   ServerConfig cfg_;
   GatewayDeps d_;
   openai::ParseLimits parse_limits_;
   SessionStore sessions_;
+  std::unique_ptr<audit::AnomalyDetector> anomaly_;  // null when anomaly.enabled is false
   std::string model_id_;
   ModelInfo model_;  // the served model's provenance, fixed at start
   std::string request_prefix_;

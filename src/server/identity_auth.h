@@ -5,6 +5,8 @@
 #include <memory>
 
 #include "identity/authenticator.h"
+#include "identity/jwt.h"
+#include "server/config/config.h"
 #include "server/stages.h"
 
 namespace ztslm::server {
@@ -19,6 +21,13 @@ class IdentityAuthStage final : public AuthStage {
  private:
   std::shared_ptr<const identity::Authenticator> auth_;
 };
+
+// The JWT verifier `jwt` describes (config `jwt:`), or null when JWT is off. Keys come from
+// `jwks_file` (read now) or `jwks_url` (fetched now with libcurl, https only unless
+// `jwks_allow_http`, bounded by jwks_max_bytes and jwks_timeout_ms, then cached and refreshed
+// as configured). Errors name the setting or the file; they are start-up errors.
+Result<std::shared_ptr<const identity::JwtVerifier>> make_jwt_verifier(const JwtSettings& jwt,
+                                                                       identity::UnixClock clock);
 
 // identity::Principal → the pipeline's Principal.
 Principal from_identity(const identity::Principal& p);

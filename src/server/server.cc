@@ -82,6 +82,17 @@ Result<std::unique_ptr<Server>> Server::start(const ServerConfig& cfg, ServerPar
     s->own_quota_gate_ = std::make_unique<StoreQuotaGate>(*s->own_quota_store_, cfg.quotas);
     parts.quotas = s->own_quota_gate_.get();
   }
+  if ((parts.registry == nullptr) != (parts.metrics == nullptr)) {
+    return Status::invalid_argument("server needs both a metrics registry and its metric set, or neither");
+  }
+  if (parts.registry == nullptr) {
+    s->own_registry_ = std::make_unique<audit::Registry>();
+    s->own_metrics_ = std::make_unique<audit::GatewayMetrics>(*s->own_registry_);
+    parts.registry = s->own_registry_.get();
+    parts.metrics = s->own_metrics_.get();
+  }
+  s->registry_ = parts.registry;
+  s->metrics_ = parts.metrics;
   GatewayDeps deps;
   deps.backend = parts.backend;
   deps.auth = parts.auth;
@@ -89,7 +100,8 @@ Result<std::unique_ptr<Server>> Server::start(const ServerConfig& cfg, ServerPar
   deps.input_guard = parts.input_guard;
   deps.output_filter = parts.output_filter;
   deps.audit = parts.audit;
-  deps.metrics = &s->metrics_;
+  deps.registry = parts.registry;
+  deps.metrics = parts.metrics;
   deps.clock = clock;
   deps.quotas = parts.quotas;
   s->gateway_ = std::make_unique<Gateway>(cfg, deps);
@@ -103,6 +115,7 @@ Server::~Server() { stop(); }
 void Server::stop() {
   if (stopped_) return;
   stopped_ = true;
+  if (!gateway_) return;  // start() failed before the pipeline existed
   gateway_->set_ready(false);
   if (http_) http_->drain(cfg_.limits.drain_timeout_ms);
   gateway_->shutdown();  // cancels what did not finish in time, joins the generation threads

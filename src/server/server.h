@@ -5,6 +5,8 @@
 #include <memory>
 #include <string>
 
+#include "audit/gateway_metrics.h"
+#include "audit/metrics.h"
 #include "core/result.h"
 #include "server/backend.h"
 #include "server/clock.h"
@@ -13,7 +15,6 @@
 #include "server/http/http_server.h"
 #include "policy/decision.h"
 #include "policy/quota.h"
-#include "server/metrics.h"
 #include "server/stages.h"
 
 namespace ztslm::server {
@@ -32,6 +33,11 @@ struct ServerParts {
   std::string audit_path = "-";
   // Null with quotas.enabled: state_dir/quotas.db with the config's classes.
   QuotaGate* quotas = nullptr;
+  // The metric set and the registry it lives on, both or neither (null: the server owns
+  // them). A caller that creates them first can hand counters to its backend, e.g.
+  // `worker_restarts` to a worker supervisor.
+  audit::Registry* registry = nullptr;
+  audit::GatewayMetrics* metrics = nullptr;
 };
 
 // Creates `dir` and its missing parents with mode 0700.
@@ -50,7 +56,8 @@ class Server final {
   const std::string& state_dir() const { return state_dir_; }
   bool created_tls() const { return created_tls_; }
   Gateway& gateway() { return *gateway_; }
-  Metrics& metrics() { return metrics_; }
+  audit::GatewayMetrics& metrics() { return *metrics_; }
+  audit::Registry& registry() { return *registry_; }
   http::HttpServer& http() { return *http_; }
 
   // Graceful stop: not ready, stop accepting, drain in-flight requests for up to
@@ -63,7 +70,10 @@ class Server final {
   std::string state_dir_, ca_file_;
   bool created_tls_ = false;
   SystemClock system_clock_;
-  Metrics metrics_;
+  std::unique_ptr<audit::Registry> own_registry_;
+  std::unique_ptr<audit::GatewayMetrics> own_metrics_;
+  audit::Registry* registry_ = nullptr;
+  audit::GatewayMetrics* metrics_ = nullptr;
   std::unique_ptr<AuthStage> own_auth_;
   std::unique_ptr<policy::DecisionPoint> own_pdp_;
   std::unique_ptr<Authorizer> own_authorizer_;

@@ -197,23 +197,50 @@ SimpleAuditSink::~SimpleAuditSink() {
   if (fd_ >= 0) ::close(fd_);
 }
 
+Status AuditSink::record_anomaly(const audit::AnomalyEvent&) {
+  return Status::failed_precondition("this audit sink does not record anomalies");
+}
+
+Status SimpleAuditSink::append_line_locked(const std::string& line) {
+  if (path_.empty()) return Status();
+  if (fd_ < 0) {
+    fd_ = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    if (fd_ < 0) return Status::unavailable("cannot open audit log: {}", std::strerror(errno));
+  }
+  size_t off = 0;
+  while (off < line.size()) {
+    const ssize_t n = ::write(fd_, line.data() + off, line.size() - off);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return Status::unavailable("audit write failed");
+    off += static_cast<size_t>(n);
+  }
+  if (::fdatasync(fd_) != 0) return Status::unavailable("audit fsync failed");
+  return Status();
+}
+
+Status SimpleAuditSink::record_anomaly(const audit::AnomalyEvent& e) {
+  std::lock_guard<std::mutex> lock(mu_);
+  const nlohmann::json j = {{"kind", "anomaly"},        {"time_us", e.time_us},
+                            {"principal", e.principal}, {"tenant", e.tenant},
+                            {"signal", e.signal},       {"observed", e.observed},
+                            {"baseline", e.baseline},   {"threshold", e.threshold}};
+  ZTSLM_TRY(append_line_locked(j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n"));
+  if (keep_ > 0) {
+    if (anomalies_.size() >= keep_) anomalies_.pop_front();
+    anomalies_.push_back(e);
+  }
+  return Status();
+}
+
+std::vector<audit::AnomalyEvent> SimpleAuditSink::anomalies() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return {anomalies_.begin(), anomalies_.end()};
+}
+
 Status SimpleAuditSink::record(const AuditRecord& r) {
   std::lock_guard<std::mutex> lock(mu_);
-  if (!path_.empty()) {
-    if (fd_ < 0) {
-      fd_ = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-      if (fd_ < 0) return Status::unavailable("cannot open audit log: {}", std::strerror(errno));
-    }
-    const std::string line = audit_record_json(r).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
-    size_t off = 0;
-    while (off < line.size()) {
-      const ssize_t n = ::write(fd_, line.data() + off, line.size() - off);
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) return Status::unavailable("audit write failed");
-      off += static_cast<size_t>(n);
-    }
-    if (::fdatasync(fd_) != 0) return Status::unavailable("audit fsync failed");
-  }
+  ZTSLM_TRY(append_line_locked(
+      audit_record_json(r).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n"));
   if (keep_ > 0) {
     if (recent_.size() >= keep_) recent_.pop_front();
     recent_.push_back(r);

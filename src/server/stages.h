@@ -15,6 +15,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "audit/record.h"
 #include "core/result.h"
 #include "server/clock.h"
 
@@ -44,6 +45,7 @@ struct AuthInput {
 // Why authentication failed; goes to the audit log and metrics only, never to the client.
 struct AuthFailure {
   std::string reason;  // "missing", "malformed", "unknown_key", "expired", "revoked", ...
+  std::string detail;  // the failed check ("jwt audience mismatch"); never a credential
 };
 
 class AuthStage {
@@ -227,6 +229,9 @@ class AuditSink {
   // Records `r` durably before the caller completes the response. A failure makes the
   // gateway answer 500 where it still can.
   virtual Status record(const AuditRecord& r) = 0;
+  // Records a behaviour anomaly (audit/anomaly.h) durably. The default refuses, so a sink
+  // that cannot keep them shows up in ztslm_audit_failures_total instead of dropping them.
+  virtual Status record_anomaly(const audit::AnomalyEvent& e);
 };
 
 // ---- stand-ins ----
@@ -281,14 +286,18 @@ class SimpleAuditSink final : public AuditSink {
       : path_(std::move(path)), keep_(keep_in_memory) {}
   ~SimpleAuditSink() override;
   Status record(const AuditRecord& r) override;
+  Status record_anomaly(const audit::AnomalyEvent& e) override;
   std::vector<AuditRecord> records() const;
+  std::vector<audit::AnomalyEvent> anomalies() const;
 
  private:
+  Status append_line_locked(const std::string& line);
   std::string path_;
   size_t keep_;
   int fd_ = -1;
   mutable std::mutex mu_;
   std::deque<AuditRecord> recent_;
+  std::deque<audit::AnomalyEvent> anomalies_;
 };
 
 // The JSON form of an audit record (one line of the log).

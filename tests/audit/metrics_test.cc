@@ -131,7 +131,7 @@ TEST(GatewayMetricsTest, DefinesTheIssueMetricSet) {
   m.requests.with({"/v1/chat/completions", "200"}).inc();
   m.auth_failures.with({"expired_key"}).inc();
   m.policy_denials.with({"/v1/completions"}).inc();
-  m.guard_findings.with({"pii.email"}).inc(2);
+  m.guard_findings.with({"output", "pii.email"}).inc(2);
   m.tokens_in.inc(10);
   m.tokens_out.inc(20);
   m.ttft.observe(0.2);
@@ -145,7 +145,7 @@ TEST(GatewayMetricsTest, DefinesTheIssueMetricSet) {
            "ztslm_http_requests_total{route=\"/v1/chat/completions\",status=\"200\"} 1\n",
            "ztslm_auth_failures_total{reason=\"expired_key\"} 1\n",
            "ztslm_policy_denials_total{route=\"/v1/completions\"} 1\n",
-           "ztslm_guard_findings_total{type=\"pii.email\"} 2\n",
+           "ztslm_guard_findings_total{stage=\"output\",type=\"pii.email\"} 2\n",
            "ztslm_prompt_tokens_total 10\n", "ztslm_completion_tokens_total 20\n",
            "ztslm_time_to_first_token_seconds_bucket{le=\"0.25\"} 1\n",
            "ztslm_inter_token_latency_seconds_bucket{le=\"0.02\"} 1\n",

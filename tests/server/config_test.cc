@@ -59,6 +59,19 @@ TEST(ConfigTest, RejectsEachDefect) {
       {"pin of an unknown publisher", "model:\n  publisher: a\n"},
       {"pin with allow_unsigned",
        "trust:\n  publishers: [{name: a, public_key_file: a.pem}]\nmodel:\n  publisher: a\n  allow_unsigned: true\n"},
+      {"anomaly bool", "anomaly:\n  enabled: yes\n"},
+      {"anomaly number", "anomaly:\n  alpha: 0.3x\n"},
+      {"anomaly alpha range", "anomaly:\n  alpha: 2\n"},
+      {"anomaly factor below 1", "anomaly:\n  factor: 0.5\n"},
+      {"jwt list not a list", "jwt:\n  issuers: https://a\n"},
+      {"jwt list of maps", "jwt:\n  issuers: [{a: b}]\n"},
+      {"jwt without issuers", "jwt:\n  jwks_file: k.json\n  audiences: [a]\n"},
+      {"jwt without audiences", "jwt:\n  jwks_file: k.json\n  issuers: [https://a]\n"},
+      {"jwt file and url", "jwt:\n  jwks_file: k\n  jwks_url: https://x\n  issuers: [i]\n  audiences: [a]\n"},
+      {"jwt unknown alg", "jwt:\n  algorithms: [HS256]\n"},
+      {"jwt leeway range", "jwt:\n  leeway_s: 301\n"},
+      {"jwt unknown claim key", "jwt:\n  claims:\n    email: e\n"},
+      {"sessions max_bytes range", "sessions:\n  max_bytes: 12\n"},
   };
   for (const auto& c : kCases) {
     EXPECT_THAT(parse_config(c.yaml, ServerConfig()), StatusIs(StatusCode::kInvalidArgument)) << c.name;
@@ -137,6 +150,36 @@ TEST(ConfigTest, TrustSectionAndModelProvenanceKeys) {
   ASSERT_TRUE(d.has_value()) << d.error().to_string();
   EXPECT_TRUE(d->trust.publishers.empty());
   EXPECT_TRUE(d->model.allow_unsigned);
+}
+
+TEST(ConfigTest, AnomalyJwtAndSessionBytesSections) {
+  auto base = default_config();
+  ASSERT_TRUE(base.has_value());
+  EXPECT_TRUE(base->anomaly.enabled);
+  EXPECT_FALSE(base->jwt.enabled());
+  EXPECT_EQ(base->jwt.algorithms, (std::vector<std::string>{"RS256", "ES256", "EdDSA"}));
+  auto c = parse_config(
+      "anomaly:\n  enabled: false\n  window_s: 10\n  alpha: 0.5\n  factor: 2.5\n  min_tokens: 1e3\n"
+      "jwt:\n  jwks_url: https://idp.example/jwks.json\n  jwks_cache_ttl_s: 60\n"
+      "  issuers: [https://idp.example, https://idp2.example]\n  audiences: [model-server]\n"
+      "  algorithms: [ES256]\n  claims:\n    principal: email\n  default_roles: [user]\n"
+      "sessions:\n  max_bytes: 1048576\n",
+      *base);
+  ASSERT_TRUE(c.has_value()) << c.error().to_string();
+  EXPECT_FALSE(c->anomaly.enabled);
+  EXPECT_EQ(c->anomaly.window_s, 10u);
+  EXPECT_EQ(c->anomaly.alpha, 0.5);
+  EXPECT_EQ(c->anomaly.factor, 2.5);
+  EXPECT_EQ(c->anomaly.min_tokens, 1000.0);
+  EXPECT_EQ(c->anomaly.warmup_windows, base->anomaly.warmup_windows);
+  EXPECT_TRUE(c->jwt.enabled());
+  EXPECT_EQ(c->jwt.jwks_cache_ttl_s, 60u);
+  EXPECT_EQ(c->jwt.issuers.size(), 2u);
+  EXPECT_EQ(c->jwt.algorithms, (std::vector<std::string>{"ES256"}));
+  EXPECT_EQ(c->jwt.principal_claim, "email");
+  EXPECT_EQ(c->jwt.tenant_claim, "tenant");
+  EXPECT_EQ(c->jwt.default_roles, (std::vector<std::string>{"user"}));
+  EXPECT_EQ(c->sessions.max_bytes, 1048576u);
 }
 
 TEST(ConfigTest, EmptyDocumentKeepsBase) {

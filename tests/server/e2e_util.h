@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "core/check.h"
+#include "server/backend.h"
 
 namespace ztslm::server {
 
@@ -26,6 +27,15 @@ inline const bool kSigpipeIgnored = [] {
   std::signal(SIGPIPE, SIG_IGN);
   return true;
 }();
+
+// The ModelInfo of a stub backend: an unsigned model with a fixed context and date.
+inline ModelInfo stub_model_info(std::string id) {
+  ModelInfo m;
+  m.id = std::move(id);
+  m.n_ctx = 2048;
+  m.created_unix = 1700000000;
+  return m;
+}
 
 inline std::string make_temp_dir() {
   std::string tmpl = (std::filesystem::temp_directory_path() / "ztslm-gw-XXXXXX").string();

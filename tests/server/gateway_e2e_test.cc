@@ -177,7 +177,7 @@ TEST_F(GatewayE2ETest, RolesDenyByDefault) {
   EXPECT_EQ(req("GET", "/v1/models", "", {}).status, 401);
   const HttpResp m = req("GET", "/metrics", "", {bearer(admin_)});
   EXPECT_EQ(m.status, 200);
-  EXPECT_NE(m.body.find("ztslm_requests_total{"), std::string::npos);
+  EXPECT_NE(m.body.find("ztslm_http_requests_total{"), std::string::npos);
   EXPECT_NE(m.body.find("ztslm_auth_failures_total"), std::string::npos);
   EXPECT_NE(m.body.find("ztslm_gateway_overhead_seconds_bucket"), std::string::npos);
 }

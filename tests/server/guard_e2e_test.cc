@@ -34,13 +34,7 @@ constexpr const char* kModelId = "qwen2-0.5b-instruct";  // a model the default 
 // "{system}" by the client's system prompt: the model leaking what it was given.
 class RecordingBackend final : public Backend {
  public:
-  ModelInfo model_info() const override {
-    ModelInfo m;
-    m.id = kModelId;
-    m.n_ctx = 2048;
-    m.created_unix = 1700000000;
-    return m;
-  }
+  ModelInfo model_info() const override { return stub_model_info(kModelId); }
   Result<std::unique_ptr<BackendSession>> create_session() override {
     return Status::unavailable("no sessions in this backend");
   }

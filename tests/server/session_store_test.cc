@@ -1,6 +1,8 @@
 #include "server/session/session_store.h"
 
 #include <atomic>
+#include <set>
+#include <string>
 
 #include "test_util.h"
 
@@ -18,6 +20,20 @@ class FakeSession final : public BackendSession {
 SessionStore::Factory fake_factory() {
   return [] { return Result<std::unique_ptr<BackendSession>>(std::unique_ptr<BackendSession>(new FakeSession())); };
 }
+
+// A state of a given size that records its destruction by tag.
+std::set<std::string> g_destroyed;
+
+class SizedSession final : public BackendSession {
+ public:
+  SizedSession(std::string tag, size_t bytes) : tag_(std::move(tag)), bytes_(bytes) {}
+  ~SizedSession() override { g_destroyed.insert(tag_); }
+  size_t memory_bytes() const override { return bytes_; }
+
+ private:
+  std::string tag_;
+  size_t bytes_;
+};
 
 SessionConfig small_config() {
   SessionConfig c;
@@ -121,6 +137,68 @@ TEST(SessionStoreTest, PerPrincipalLimit) {
   ASSERT_TRUE(store.create(kAlice).has_value());
   EXPECT_THAT(store.create(kAlice), StatusIs(StatusCode::kResourceExhausted));
   EXPECT_TRUE(store.create(kBob).has_value());
+}
+
+TEST(SessionStoreTest, ByteBoundEvictsTheLeastRecentlyUsedAndDestroysIt) {
+  ManualClock clock;
+  SessionConfig c = small_config();
+  c.max_sessions = 100;
+  c.max_per_principal = 100;
+  c.max_bytes = 10000;
+  int n = 0;
+  SessionStore store(c, clock, [&n] {
+    const std::string tag = "s" + std::to_string(n++);
+    return Result<std::unique_ptr<BackendSession>>(std::unique_ptr<BackendSession>(new SizedSession(tag, 4000)));
+  });
+  g_destroyed.clear();
+  auto s0 = store.create(kAlice);
+  clock.advance_ms(10);
+  auto s1 = store.create(kBob);
+  ASSERT_TRUE(s0.has_value() && s1.has_value());
+  EXPECT_EQ(store.bytes(), 8000u);
+  clock.advance_ms(10);
+  { ASSERT_TRUE(store.acquire(s0->id, kAlice).has_value()); }  // s0 is now the most recently used
+  // A third state (12000 > 10000) evicts exactly the least recently used one, s1, and wipes it.
+  auto s2 = store.create(kAlice);
+  ASSERT_TRUE(s2.has_value());
+  EXPECT_EQ(g_destroyed, (std::set<std::string>{"s1"}));
+  EXPECT_EQ(store.size(), 2u);
+  EXPECT_EQ(store.bytes(), 8000u);
+  EXPECT_EQ(store.evictions(), 1u);
+  EXPECT_THAT(store.acquire(s1->id, kBob), StatusIs(StatusCode::kNotFound));
+  EXPECT_TRUE(store.acquire(s0->id, kAlice).has_value());
+}
+
+TEST(SessionStoreTest, ByteBoundNeverEvictsBusySessionsAndChangesNothingWhenFull) {
+  ManualClock clock;
+  SessionConfig c = small_config();
+  c.max_sessions = 100;
+  c.max_per_principal = 100;
+  c.max_bytes = 10000;
+  int n = 0;
+  SessionStore store(c, clock, [&n] {
+    const std::string tag = "b" + std::to_string(n++);
+    return Result<std::unique_ptr<BackendSession>>(std::unique_ptr<BackendSession>(new SizedSession(tag, 6000)));
+  });
+  g_destroyed.clear();
+  auto s0 = store.create(kAlice);
+  ASSERT_TRUE(s0.has_value());
+  auto lease = store.acquire(s0->id, kAlice);
+  ASSERT_TRUE(lease.has_value());
+  // The only session that could make room is busy: refused, and only the new state is wiped.
+  EXPECT_THAT(store.create(kBob), StatusIs(StatusCode::kResourceExhausted));
+  EXPECT_EQ(g_destroyed, (std::set<std::string>{"b1"}));
+  EXPECT_EQ(store.size(), 1u);
+  EXPECT_EQ(store.bytes(), 6000u);
+  EXPECT_EQ(store.evictions(), 0u);
+  // A state larger than the whole bound is refused outright.
+  SessionConfig tiny = c;
+  tiny.max_bytes = 5000;
+  SessionStore small(tiny, clock, [] {
+    return Result<std::unique_ptr<BackendSession>>(std::unique_ptr<BackendSession>(new SizedSession("big", 6000)));
+  });
+  EXPECT_THAT(small.create(kAlice), StatusIs(StatusCode::kResourceExhausted));
+  EXPECT_EQ(small.size(), 0u);
 }
 
 }  // namespace

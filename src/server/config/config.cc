@@ -98,6 +98,46 @@ Setter publishers_field(std::vector<PublisherConfig>* out) {
   };
 }
 
+// A plain decimal number ("0.3", "4", "1e-3") in [lo, hi].
+Setter double_field(double* out, double lo, double hi) {
+  return [out, lo, hi](const YAML::Node& n, const std::string& key) -> Status {
+    if (!n.IsScalar()) return Status::invalid_argument("config: {} must be a number", key);
+    const std::string& s = n.Scalar();
+    if (s.empty() || s.size() > 32 || s.find_first_not_of("0123456789.eE+-") != std::string::npos) {
+      return Status::invalid_argument("config: {} must be a number", key);
+    }
+    char* end = nullptr;
+    const double v = std::strtod(s.c_str(), &end);
+    if (end != s.c_str() + s.size() || !(v >= lo && v <= hi)) {
+      return Status::invalid_argument("config: {} must be a number in [{}, {}]", key, lo, hi);
+    }
+    *out = v;
+    return Status();
+  };
+}
+
+// A sequence of at most `max_items` non-empty strings (each at most 1024 bytes); replaces the
+// base list as a whole.
+Setter string_list_field(std::vector<std::string>* out, size_t max_items) {
+  return [out, max_items](const YAML::Node& n, const std::string& key) -> Status {
+    if (n.IsNull()) {
+      out->clear();
+      return Status();
+    }
+    if (!n.IsSequence()) return Status::invalid_argument("config: {} must be a list of strings", key);
+    if (n.size() > max_items) return Status::invalid_argument("config: {} has more than {} items", key, max_items);
+    std::vector<std::string> v;
+    for (const auto& item : n) {
+      if (!item.IsScalar() || item.Scalar().empty() || item.Scalar().size() > 1024) {
+        return Status::invalid_argument("config: {} must be a list of non-empty strings", key);
+      }
+      v.push_back(item.Scalar());
+    }
+    *out = std::move(v);
+    return Status();
+  };
+}
+
 Setter section(std::map<std::string, Setter> setters) {
   return [setters = std::move(setters)](const YAML::Node& n, const std::string& key) {
     return walk(n, key, setters);
@@ -172,7 +212,8 @@ Status apply(const YAML::Node& root, ServerConfig& c) {
       {"sessions", section({{"max_sessions", uint_field(&c.sessions.max_sessions, 0, 1 << 20)},
                             {"max_per_principal", uint_field(&c.sessions.max_per_principal, 0, 1 << 20)},
                             {"idle_ttl_s", uint_field(&c.sessions.idle_ttl_s, 1, kU32)},
-                            {"max_age_s", uint_field(&c.sessions.max_age_s, 1, kU32)}})},
+                            {"max_age_s", uint_field(&c.sessions.max_age_s, 1, kU32)},
+                            {"max_bytes", uint_field(&c.sessions.max_bytes, 4096, uint64_t{1} << 50)}})},
       {"worker", section({{"mode", string_field(&c.worker.mode)},
                           {"count", uint_field(&c.worker.count, 1, 1024)},
                           {"isolation", string_field(&c.worker.isolation)},
@@ -186,6 +227,37 @@ Status apply(const YAML::Node& root, ServerConfig& c) {
                           {"user", string_field(&c.worker.user)},
                           {"allow_degraded_lockdown", bool_field(&c.worker.allow_degraded_lockdown)},
                           {"binary", string_field(&c.worker.binary)}})},
+      {"anomaly",
+       section({{"enabled", bool_field(&c.anomaly.enabled)},
+                {"window_s", uint_field(&c.anomaly.window_s, 1, 86400)},
+                {"alpha", double_field(&c.anomaly.alpha, 1e-6, 1.0)},
+                {"warmup_windows", uint_field(&c.anomaly.warmup_windows, 0, 100000)},
+                {"factor", double_field(&c.anomaly.factor, 1.0, 1e6)},
+                {"min_requests", double_field(&c.anomaly.min_requests, 0, 1e12)},
+                {"min_tokens", double_field(&c.anomaly.min_tokens, 0, 1e15)},
+                {"min_ratio", double_field(&c.anomaly.min_ratio, 0, 1.0)},
+                {"min_requests_for_ratio", uint_field(&c.anomaly.min_requests_for_ratio, 1, kU32)},
+                {"max_principals", uint_field(&c.anomaly.max_principals, 1, 10000000)}})},
+      {"jwt",
+       section({{"jwks_file", string_field(&c.jwt.jwks_file)},
+                {"jwks_url", string_field(&c.jwt.jwks_url)},
+                {"jwks_ca_file", string_field(&c.jwt.jwks_ca_file)},
+                {"jwks_allow_http", bool_field(&c.jwt.jwks_allow_http)},
+                {"jwks_cache_ttl_s", uint_field(&c.jwt.jwks_cache_ttl_s, 1, kU32)},
+                {"jwks_min_refresh_s", uint_field(&c.jwt.jwks_min_refresh_s, 1, kU32)},
+                {"jwks_max_stale_s", uint_field(&c.jwt.jwks_max_stale_s, 0, kU32)},
+                {"jwks_timeout_ms", uint_field(&c.jwt.jwks_timeout_ms, 100, 60000)},
+                {"jwks_max_bytes", uint_field(&c.jwt.jwks_max_bytes, 1024, 4 << 20)},
+                {"issuers", string_list_field(&c.jwt.issuers, 16)},
+                {"audiences", string_list_field(&c.jwt.audiences, 16)},
+                {"leeway_s", uint_field(&c.jwt.leeway_s, 0, 300)},
+                {"max_lifetime_s", uint_field(&c.jwt.max_lifetime_s, 0, kU32)},
+                {"algorithms", string_list_field(&c.jwt.algorithms, 3)},
+                {"claims", section({{"principal", string_field(&c.jwt.principal_claim)},
+                                    {"tenant", string_field(&c.jwt.tenant_claim)},
+                                    {"roles", string_field(&c.jwt.roles_claim)}})},
+                {"default_tenant", string_field(&c.jwt.default_tenant)},
+                {"default_roles", string_list_field(&c.jwt.default_roles, 32)}})},
       {"io_threads", uint_field(&c.io_threads, 1, 64)},
       {"policy", section({{"path", string_field(&c.policy_path)},
                           {"reload_interval_ms", uint_field(&c.policy_reload_interval_ms, 0, 3600000)}})},
@@ -211,6 +283,22 @@ Status apply(const YAML::Node& root, ServerConfig& c) {
     return Status::invalid_argument("config: worker.restart_backoff_max_ms is below worker.restart_backoff_ms");
   }
   if (c.address.empty()) return Status::invalid_argument("config: listen.address is empty");
+  const JwtSettings& j = c.jwt;
+  if (!j.jwks_file.empty() && !j.jwks_url.empty()) {
+    return Status::invalid_argument("config: jwt.jwks_file and jwt.jwks_url are exclusive");
+  }
+  if (j.enabled() && (j.issuers.empty() || j.audiences.empty())) {
+    return Status::invalid_argument("config: jwt needs issuers and audiences");
+  }
+  if (j.enabled() && j.algorithms.empty()) return Status::invalid_argument("config: jwt.algorithms is empty");
+  for (const auto& alg : j.algorithms) {
+    if (alg != "RS256" && alg != "ES256" && alg != "EdDSA") {
+      return Status::invalid_argument("config: jwt.algorithms allows RS256, ES256 and EdDSA only");
+    }
+  }
+  if (j.principal_claim.empty() || j.tenant_claim.empty() || j.roles_claim.empty()) {
+    return Status::invalid_argument("config: jwt.claims names must not be empty");
+  }
   if (c.quotas.enabled && c.quotas.classes.find("default") == c.quotas.classes.end()) {
     return Status::invalid_argument("config: quotas.classes.default is required while quotas are enabled");
   }

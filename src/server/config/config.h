@@ -69,6 +69,49 @@ struct SessionConfig {
   uint32_t max_per_principal = 8;
   uint32_t idle_ttl_s = 900;
   uint32_t max_age_s = 86400;
+  uint64_t max_bytes = uint64_t{4} << 30;  // total memory of all sessions' backend state (KV)
+};
+
+// Per-principal anomaly detection (audit::AnomalyDetector): request outcomes are folded into
+// windows of `window_s`; a window more than `factor` times above its EWMA baseline (or the
+// floor) raises an audited anomaly event.
+struct AnomalyConfig {
+  bool enabled = true;
+  uint32_t window_s = 60;
+  double alpha = 0.3;              // weight of the newest window in the baseline
+  uint32_t warmup_windows = 5;     // closed windows before a principal can raise events
+  double factor = 4.0;
+  double min_requests = 10;        // floors of the baselines, per window
+  double min_tokens = 2000;
+  double min_ratio = 0.05;         // floor of the deny and guard-hit rate baselines
+  uint32_t min_requests_for_ratio = 10;
+  uint32_t max_principals = 10000;
+};
+
+// JWT bearer tokens (identity::JwtVerifier). Enabled when `jwks_file` or `jwks_url` is set;
+// then `issuers` and `audiences` are required.
+struct JwtSettings {
+  std::string jwks_file;           // a JWKS document read at start
+  std::string jwks_url;            // fetched with libcurl: https:// (or file://)
+  std::string jwks_ca_file;        // "" = the system trust store
+  bool jwks_allow_http = false;    // plain http:// URLs (tests only)
+  uint32_t jwks_cache_ttl_s = 300;     // scheduled refresh of a good key set
+  uint32_t jwks_min_refresh_s = 30;    // at most one fetch per this (unknown kid, failures)
+  uint32_t jwks_max_stale_s = 86400;   // keep serving the last good set this long
+  uint32_t jwks_timeout_ms = 5000;     // whole transfer
+  size_t jwks_max_bytes = 64 * 1024;
+  std::vector<std::string> issuers;
+  std::vector<std::string> audiences;
+  uint32_t leeway_s = 30;
+  uint32_t max_lifetime_s = 0;     // 0 = no bound on exp - iat
+  std::vector<std::string> algorithms = {"RS256", "ES256", "EdDSA"};
+  std::string principal_claim = "sub";  // principal id = "jwt:" + this claim
+  std::string tenant_claim = "tenant";
+  std::string roles_claim = "roles";
+  std::string default_tenant;           // "" = a token without the tenant claim is rejected
+  std::vector<std::string> default_roles;
+
+  bool enabled() const { return !jwks_file.empty() || !jwks_url.empty(); }
 };
 
 // Limits of one quota class (chosen per request by the policy obligation `quota_class`).
@@ -114,6 +157,8 @@ struct ServerConfig {
   TrustConfig trust;
   SessionConfig sessions;
   WorkerConfig worker;
+  AnomalyConfig anomaly;
+  JwtSettings jwt;
   uint32_t io_threads = 4;
   std::string policy_path;  // "" = the embedded policy/default.rego
   uint32_t policy_reload_interval_ms = 1000;  // file watcher period; 0 = SIGHUP only

@@ -1,7 +1,10 @@
 // Sessions (DESIGN.md "context isolation"): a conversation state bound to the principal that
 // created it. Lookups by anyone else, and of expired ids, are "not found" (never "forbidden":
-// the id's existence is not revealed). Bounded by count (LRU eviction of idle sessions), idle
-// TTL and maximum age; a dropped session's BackendSession is destroyed, which wipes its memory.
+// the id's existence is not revealed). Bounded by count and by the total memory of the backend
+// states (BackendSession::memory_bytes against `max_bytes`; LRU eviction of idle sessions),
+// idle TTL and maximum age; a dropped session's BackendSession is destroyed, which wipes its
+// memory. The new state is built before older ones are evicted for it, so memory may exceed
+// the bound by one session's bytes for that moment.
 // Thread-safe.
 #pragma once
 
@@ -12,6 +15,7 @@
 #include <mutex>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 #include "core/result.h"
 #include "server/backend.h"
@@ -61,7 +65,8 @@ class SessionStore final {
   ~SessionStore();
 
   // Creates a session for `owner`. kResourceExhausted when the owner has max_per_principal
-  // sessions or every slot is busy; evicts the least recently used idle session when full.
+  // sessions, when one state alone exceeds max_bytes, or when the sessions that would have to go
+  // are busy; evicts least recently used idle sessions until count and bytes fit.
   Result<SessionInfo> create(const SessionOwner& owner);
   // Leases `id` for `owner`: kNotFound when unknown, expired or owned by someone else;
   // kFailedPrecondition when another request holds it.
@@ -72,12 +77,15 @@ class SessionStore final {
   size_t sweep();
   size_t size() const;
   uint64_t evictions() const;
+  // Sum of memory_bytes() over the sessions held.
+  uint64_t bytes() const;
 
  private:
   friend class SessionLease;
   using Entry = SessionLease::Entry;
   bool expired(const Entry& e, int64_t now) const;
   void erase_locked(const std::string& id);
+  uint32_t owned_locked(const SessionOwner& owner, int64_t now) const;
 
   SessionConfig cfg_;
   const Clock* clock_;
@@ -86,6 +94,7 @@ class SessionStore final {
   std::list<std::string> lru_;  // front = most recently used
   std::unordered_map<std::string, std::shared_ptr<Entry>> map_;
   uint64_t evictions_ = 0;
+  uint64_t bytes_ = 0;
 };
 
 }  // namespace ztslm::server
