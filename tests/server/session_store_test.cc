@@ -139,17 +139,24 @@ TEST(SessionStoreTest, PerPrincipalLimit) {
   EXPECT_TRUE(store.create(kBob).has_value());
 }
 
-TEST(SessionStoreTest, ByteBoundEvictsTheLeastRecentlyUsedAndDestroysIt) {
-  ManualClock clock;
+// A store bounded only by bytes (`max_bytes`), whose sessions each claim `bytes` and are tagged
+// `prefix` + their creation number.
+SessionStore byte_bounded_store(ManualClock& clock, const std::string& prefix, size_t bytes,
+                                size_t max_bytes = 10000) {
   SessionConfig c = small_config();
   c.max_sessions = 100;
   c.max_per_principal = 100;
-  c.max_bytes = 10000;
-  int n = 0;
-  SessionStore store(c, clock, [&n] {
-    const std::string tag = "s" + std::to_string(n++);
-    return Result<std::unique_ptr<BackendSession>>(std::unique_ptr<BackendSession>(new SizedSession(tag, 4000)));
+  c.max_bytes = max_bytes;
+  auto n = std::make_shared<int>(0);
+  return SessionStore(c, clock, [n, prefix, bytes] {
+    const std::string tag = prefix + std::to_string((*n)++);
+    return Result<std::unique_ptr<BackendSession>>(std::unique_ptr<BackendSession>(new SizedSession(tag, bytes)));
   });
+}
+
+TEST(SessionStoreTest, ByteBoundEvictsTheLeastRecentlyUsedAndDestroysIt) {
+  ManualClock clock;
+  SessionStore store = byte_bounded_store(clock, "s", 4000);
   g_destroyed.clear();
   auto s0 = store.create(kAlice);
   clock.advance_ms(10);
@@ -171,15 +178,7 @@ TEST(SessionStoreTest, ByteBoundEvictsTheLeastRecentlyUsedAndDestroysIt) {
 
 TEST(SessionStoreTest, ByteBoundNeverEvictsBusySessionsAndChangesNothingWhenFull) {
   ManualClock clock;
-  SessionConfig c = small_config();
-  c.max_sessions = 100;
-  c.max_per_principal = 100;
-  c.max_bytes = 10000;
-  int n = 0;
-  SessionStore store(c, clock, [&n] {
-    const std::string tag = "b" + std::to_string(n++);
-    return Result<std::unique_ptr<BackendSession>>(std::unique_ptr<BackendSession>(new SizedSession(tag, 6000)));
-  });
+  SessionStore store = byte_bounded_store(clock, "b", 6000);
   g_destroyed.clear();
   auto s0 = store.create(kAlice);
   ASSERT_TRUE(s0.has_value());
@@ -192,11 +191,7 @@ TEST(SessionStoreTest, ByteBoundNeverEvictsBusySessionsAndChangesNothingWhenFull
   EXPECT_EQ(store.bytes(), 6000u);
   EXPECT_EQ(store.evictions(), 0u);
   // A state larger than the whole bound is refused outright.
-  SessionConfig tiny = c;
-  tiny.max_bytes = 5000;
-  SessionStore small(tiny, clock, [] {
-    return Result<std::unique_ptr<BackendSession>>(std::unique_ptr<BackendSession>(new SizedSession("big", 6000)));
-  });
+  SessionStore small = byte_bounded_store(clock, "big", 6000, 5000);
   EXPECT_THAT(small.create(kAlice), StatusIs(StatusCode::kResourceExhausted));
   EXPECT_EQ(small.size(), 0u);
 }
