@@ -259,10 +259,27 @@ TEST_F(GatewayE2ETest, CompletionsRoute) {
 }
 
 TEST_F(GatewayE2ETest, MalformedAndOversizedBodies) {
+  const auto sessions = [&] {
+    const std::string m = req("GET", "/metrics", "", {bearer(admin_)}).body;
+    const size_t at = m.find("\nztslm_active_sessions ");
+    return at == std::string::npos ? std::string("absent") : m.substr(at, m.find('\n', at + 1) - at);
+  };
+  const std::string sessions_before = sessions();
+  // Each refusal: a clear 4xx in OpenAI's error format, one audit record with that status,
+  // and no state left behind.
   const auto bad = [&](const std::string& body, long want, const char* what) {
+    const size_t before = audit_->records().size();
     const HttpResp r = req("POST", "/v1/chat/completions", body, {bearer(alice_)});
     EXPECT_EQ(r.status, want) << what << ": " << r.body;
     EXPECT_TRUE(r.j().contains("error")) << what;
+    const auto recs = audit_->records();
+    EXPECT_EQ(recs.size(), before + 1) << what;
+    if (recs.size() == before + 1) {
+      EXPECT_EQ(recs.back().http_status, want) << what;
+      // A body over the limit is refused by the HTTP layer before anything reads it, so before
+      // authentication: that record names no principal.
+      EXPECT_EQ(recs.back().principal, want == 413 ? "" : "alice") << what;
+    }
     return r;
   };
   bad("{", 400, "truncated json");
@@ -277,8 +294,9 @@ TEST_F(GatewayE2ETest, MalformedAndOversizedBodies) {
   std::string long_text;
   for (int i = 0; i < 400; ++i) long_text += "word ";
   bad(chat_body(long_text), 400, "prompt over context");
-  // The server still serves after all of that.
+  // The server still serves after all of that, and no session was created.
   EXPECT_EQ(req("GET", "/v1/models", "", {bearer(alice_)}).status, 200);
+  EXPECT_EQ(sessions(), sessions_before);
 }
 
 TEST_F(GatewayE2ETest, SessionsReuseKvWithinAndNeverAcrossPrincipals) {
