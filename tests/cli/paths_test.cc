@@ -84,6 +84,14 @@ TEST(PathsTest, AnInstalledTreeFindsItsDataNextToTheExecutable) {
   EXPECT_TRUE(fs::is_regular_file(data / "models/guard/injection.ztim"));
   EXPECT_TRUE(fs::is_directory(data / "trust"));
   EXPECT_TRUE(fs::is_regular_file(prefix / "share/doc/ztslm/README.md"));
+  // Debian's machine-readable copyright file, naming the project and what is compiled into it.
+  const std::string copyright = read_file(prefix / "share/doc/ztslm/copyright");
+  EXPECT_EQ(copyright.rfind("Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/\n", 0), 0u)
+      << copyright.substr(0, 200);
+  for (const char* want : {"\nUpstream-Name: ztslm\n", "\nFiles: *\n", "\nLicense: BSD-3-clause\n",
+                           "\nLicense: Expat\n", "\nLicense: BSL-1.0\n", "\nLicense: Unicode-DFS-2016\n"}) {
+    EXPECT_NE(copyright.find(want), std::string::npos) << want;
+  }
   const std::string unit = read_file(prefix / "lib/systemd/system/ztslm.service");
   EXPECT_NE(unit.find("ExecStart=" + bin.string() + " serve --config " + (prefix / "etc/ztslm/ztslm.yaml").string() +
                       " --state-dir %S/ztslm\n"),
