@@ -107,6 +107,14 @@ test_high_severity_secret_finding_denied if {
 	not allow with input as req
 }
 
+test_pasted_aws_secret_key_denied_and_card_allowed if {
+	key := object.union(base_input, {"guard": {"findings": [{"type": "aws_secret_access_key", "count": 1, "severity": "high"}]}})
+	not allow with input as key
+	reasons["input guard: high-severity aws_secret_access_key finding"] with input as key
+	card := object.union(base_input, {"guard": {"findings": [{"type": "credit_card", "count": 1, "severity": "medium"}]}})
+	allow with input as card
+}
+
 test_tag_character_smuggling_denied if {
 	req := object.union(base_input, {"guard": {
 		"injection_score": 0.3,

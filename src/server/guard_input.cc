@@ -6,6 +6,7 @@
 
 #include "core/utf8.h"
 #include "guard/decode.h"
+#include "guard/dlp.h"
 #include "guard/unicode.h"
 
 namespace ztslm::server {
@@ -13,6 +14,17 @@ namespace ztslm::server {
 std::string_view guard_severity(std::string_view type) {
   if (type == "tag_character") return "high";
   if (type == "bidi_control" || type == "variation_selector" || type == "prompt_injection") return "medium";
+  if (const auto dlp = guard::dlp_type_from_name(type)) {
+    // SECURITY: a credential pasted into a prompt reaches the model, its context and whatever
+    // the model repeats; personal data is the policy's call (flag, not refuse, by default).
+    if (guard::dlp_type_is_secret(*dlp)) return "high";
+    switch (*dlp) {
+      case guard::DlpType::kCreditCard:
+      case guard::DlpType::kIban:
+      case guard::DlpType::kUsSsn: return "medium";
+      default: return "low";
+    }
+  }
   return "low";
 }
 
@@ -56,6 +68,9 @@ Result<GuardReport> GuardInputStage::scan(const std::vector<GuardPart>& parts) {
       if (v.depth == 1) add_finding(pr, "decoded_" + std::string(guard::encoding_name(v.encoding)), v.start, v.end);
       else ++pr.counts["decoded_" + std::string(guard::encoding_name(v.encoding))];
     }
+    // Personal data and secrets in the part, with positions (the text stays here).
+    ZTSLM_ASSIGN_OR_RETURN(guard::DlpScan dlp, guard::DlpScanner::shared().scan(p.text));
+    for (const auto& f : dlp.findings) add_finding(pr, std::string(guard::dlp_type_name(f.type)), f.start, f.end);
     ZTSLM_ASSIGN_OR_RETURN(guard::InjectionResult inj, detector_->score(p.text, source_of(p)));
     pr.injection_score = inj.score;
     pr.reasons = std::move(inj.reasons);

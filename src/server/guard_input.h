@@ -1,6 +1,7 @@
-// Adapter: guard/ (Unicode smuggling checks, decoded payload views, the injection detector) as
-// the pipeline's input guard. Each message part yields finding counts and positions (never its
-// text), the decoded payloads it carries and its injection score with the reasons that fired;
+// Adapter: guard/ (Unicode smuggling checks, decoded payload views, DLP detectors, the injection
+// detector) as the pipeline's input guard. Each message part yields finding counts and positions
+// (never its text), the decoded payloads it carries, the personal data and secrets in it (DLP
+// type names, guard/dlp.h) and its injection score with the reasons that fired;
 // the gateway hands the report to the policy (input.guard) and enforces the decision.
 #pragma once
 
@@ -13,8 +14,11 @@
 namespace ztslm::server {
 
 // Severity of an input finding type, for the policy: "high" for tag characters (invisible
-// ASCII copies have no legitimate use in a prompt), "medium" for bidi controls, variation
-// selector abuse and a part the detector judges an injection, "low" otherwise.
+// ASCII copies have no legitimate use in a prompt) and for secrets (private keys, cloud and API
+// keys, tokens, JWTs, passwords in URLs: `dlp_type_is_secret`), "medium" for bidi controls,
+// variation selector abuse, a part the detector judges an injection, payment cards, IBANs and
+// US SSNs, "low" otherwise (e-mail addresses, phone numbers, IP addresses, invisibles, decoded
+// payloads).
 std::string_view guard_severity(std::string_view type);
 
 class GuardInputStage final : public InputGuard {

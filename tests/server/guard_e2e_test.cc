@@ -1,5 +1,6 @@
 // The guards wired into a real gateway on loopback (TLS, port 0): the input guard's report
-// reaches the shipped policy (policy/default.rego), indirect input is spotlighted before the
+// (Unicode findings, personal data and secrets, injection score) reaches the shipped policy
+// (policy/default.rego), indirect input is spotlighted before the
 // model sees it, output is redacted or blocked per the request's policy, and a system-prompt
 // canary in the output blocks the response. A recording Backend stands in for the model where
 // the assertion is about what reaches it (or what it says); one test runs the real engine.
@@ -292,6 +293,61 @@ TEST_F(GuardE2ETest, HighScoreInjectionIsDeniedWithItsScoreAndReasonsAudited) {
   EXPECT_GE(rec.injection_score, 0.8);
   EXPECT_FALSE(rec.guard_reasons.empty());
   EXPECT_GT(rec.guard_findings.at("prompt_injection"), 0u);
+}
+
+TEST_F(GuardE2ETest, PastedPrivateKeyIsDeniedByTheDefaultPolicyWithoutEchoingIt) {
+  const std::string pem =
+      "-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEAq7BFUAeNWGnSyoO3Hf4Zx\n-----END RSA PRIVATE KEY-----";
+  const std::string prefix = "Why does ssh reject this key?\n";
+  const HttpResp r = chat(body({{{"role", "user"}, {"content", prefix + pem}}}));
+  ASSERT_EQ(r.status, 403) << r.body;
+  EXPECT_THAT(r.j()["error"]["message"].get<std::string>(),
+              HasSubstr("input guard: high-severity private_key finding"));
+  EXPECT_THAT(r.body, Not(HasSubstr("MIIE")));
+  EXPECT_TRUE(backend_->requests().empty());
+  const AuditRecord rec = last_record();
+  EXPECT_EQ(rec.decision, "deny");
+  EXPECT_EQ(rec.http_status, 403);
+  EXPECT_EQ(rec.guard_findings.at("private_key"), 1u);
+  EXPECT_THAT(audit_record_json(rec).dump(), Not(HasSubstr("MIIE")));
+  // The policy saw type, severity and position, never the key.
+  const json g = authz_->last()["guard"];
+  EXPECT_THAT(g["findings"].dump(), HasSubstr(R"({"count":1,"severity":"high","type":"private_key"})"));
+  const json pos = g["parts"][0]["positions"][0];
+  EXPECT_EQ(pos["type"], "private_key");
+  EXPECT_EQ(pos["start"], prefix.size());
+  EXPECT_EQ(pos["end"], prefix.size() + pem.size());
+  EXPECT_THAT(g.dump(), Not(HasSubstr("MIIE")));
+}
+
+TEST_F(GuardE2ETest, PastedAwsSecretKeyIsDenied) {
+  const HttpResp r = chat(body({{{"role", "user"},
+                                 {"content", "My config has aws_secret_access_key = "
+                                             "Zq8vR2mLx0TfK3pWn7YcB5sHd1GjU4eAo9iXtQ6r, is that right?"}}}));
+  ASSERT_EQ(r.status, 403) << r.body;
+  EXPECT_THAT(r.j()["error"]["message"].get<std::string>(),
+              HasSubstr("input guard: high-severity aws_secret_access_key finding"));
+  EXPECT_THAT(r.body, Not(HasSubstr("Zq8vR2")));
+  EXPECT_TRUE(backend_->requests().empty());
+  EXPECT_THAT(audit_record_json(last_record()).dump(), Not(HasSubstr("Zq8vR2")));
+}
+
+TEST_F(GuardE2ETest, EmailInThePromptIsAllowedAndItsFindingIsAudited) {
+  const std::string prefix = "Draft a polite reply to ";
+  const HttpResp r = chat(body({{{"role", "user"}, {"content", prefix + "jane.doe@example.com about the invoice."}}}));
+  ASSERT_EQ(r.status, 200) << r.body;
+  ASSERT_EQ(backend_->requests().size(), 1u);
+  const AuditRecord rec = last_record();
+  EXPECT_EQ(rec.decision, "allow");
+  EXPECT_EQ(rec.guard_findings.at("email"), 1u);
+  EXPECT_THAT(audit_record_json(rec).dump(), Not(HasSubstr("jane.doe")));
+  const json g = authz_->last()["guard"];
+  EXPECT_THAT(g["findings"].dump(), HasSubstr(R"({"count":1,"severity":"low","type":"email"})"));
+  const json pos = g["parts"][0]["positions"][0];
+  EXPECT_EQ(pos["type"], "email");
+  EXPECT_EQ(pos["start"], prefix.size());
+  EXPECT_EQ(pos["end"], prefix.size() + std::string("jane.doe@example.com").size());
+  EXPECT_THAT(g.dump(), Not(HasSubstr("jane.doe")));
 }
 
 TEST_F(GuardE2ETest, ToolMessageAndDocumentsAreSpotlightedBeforeTheModel) {
