@@ -228,25 +228,73 @@ int run_scan(const ScanArgs& a) {
   return found ? 1 : 0;
 }
 
+// Hyper-parameters that `guard train` and `guard cv` share (defaults: the shipped recipe).
+struct HyperArgs {
+  uint64_t seed = guard::TrainParams{}.seed;
+  int epochs = guard::TrainParams{}.epochs;
+  uint32_t log2_buckets = 18;
+  double learning_rate = guard::TrainParams{}.learning_rate;
+  double l2 = guard::TrainParams{}.l2;
+  uint32_t features = guard::TrainParams{}.features;
+  double category_power = guard::TrainParams{}.category_power;
+  double rule_lr_scale = guard::TrainParams{}.rule_lr_scale;
+};
+
+Result<guard::TrainParams> train_params(const HyperArgs& a) {
+  guard::TrainParams p;
+  p.seed = a.seed;
+  if (a.epochs < 1 || a.epochs > 100) return Status::invalid_argument("--epochs must be in [1, 100]");
+  p.epochs = a.epochs;
+  if (a.log2_buckets < 8 || a.log2_buckets > 22) {
+    return Status::invalid_argument("--log2-buckets must be in [8, 22]");
+  }
+  p.n_buckets = 1u << a.log2_buckets;
+  if (!(a.learning_rate > 0 && a.learning_rate <= 10)) return Status::invalid_argument("--lr must be in (0, 10]");
+  p.learning_rate = a.learning_rate;
+  if (!(a.l2 >= 0 && a.l2 < 1)) return Status::invalid_argument("--l2 must be in [0, 1)");
+  p.l2 = a.l2;
+  if ((a.features & ~guard::kKnownFeatures) != 0) {
+    return Status::invalid_argument("--features {:#x} has unknown bits (known: {:#x})", a.features,
+                                    guard::kKnownFeatures);
+  }
+  p.features = a.features;
+  if (!(a.category_power >= 0 && a.category_power <= 2)) {
+    return Status::invalid_argument("--category-power must be in [0, 2]");
+  }
+  p.category_power = a.category_power;
+  if (!(a.rule_lr_scale > 0 && a.rule_lr_scale <= 100)) {
+    return Status::invalid_argument("--rule-lr-scale must be in (0, 100]");
+  }
+  p.rule_lr_scale = a.rule_lr_scale;
+  return p;
+}
+
+void add_hyper_options(CLI::App* app, HyperArgs& h) {
+  app->add_option("--seed", h.seed, "random seed (the same seed and corpus give the same model)")->capture_default_str();
+  app->add_option("--epochs", h.epochs, "passes over the training split")->capture_default_str();
+  app->add_option("--log2-buckets", h.log2_buckets, "hashed feature buckets (log2)")->capture_default_str();
+  app->add_option("--lr", h.learning_rate, "AdaGrad step size")->capture_default_str();
+  app->add_option("--l2", h.l2, "L2 regularisation")->capture_default_str();
+  app->add_option("--features", h.features, "feature-set bits (guard/injection.h kFeature*)")->capture_default_str();
+  app->add_option("--category-power", h.category_power, "attack lines weighted (lines of their category)^-power")
+      ->capture_default_str();
+  app->add_option("--rule-lr-scale", h.rule_lr_scale, "step size of rule/signal weights relative to n-grams")
+      ->capture_default_str();
+}
+
 struct TrainArgs {
   std::string corpus;
   std::string out_dir = "models/guard";
-  uint64_t seed = 5;
-  int epochs = 6;
-  uint32_t log2_buckets = 18;
+  HyperArgs h;
 };
 
 int run_train(const TrainArgs& a) {
   std::string sha;
   auto examples = read_corpus(a.corpus, &sha);
   if (!examples.has_value()) return fail(examples.error());
-  guard::TrainParams p;
-  p.seed = a.seed;
-  p.epochs = a.epochs;
-  if (a.log2_buckets < 8 || a.log2_buckets > 22) {
-    return fail(Status::invalid_argument("--log2-buckets must be in [8, 22]"));
-  }
-  p.n_buckets = 1u << a.log2_buckets;
+  auto params = train_params(a.h);
+  if (!params.has_value()) return fail(params.error());
+  const guard::TrainParams& p = *params;
   guard::TrainSummary summary;
   auto model = guard::train_injection_model(*examples, p, &summary);
   if (!model.has_value()) return fail(model.error());
@@ -282,7 +330,7 @@ int run_train(const TrainArgs& a) {
                  {"excluded_licence", summary.n_excluded_licence},
                  {"excluded_harmful", summary.n_excluded_harmful},
                  {"test_split", summary.n_test}};
-  m["seed"] = a.seed;
+  m["seed"] = p.seed;
   m["hyper_parameters"] = {{"epochs", p.epochs},
                            {"optimizer", "AdaGrad logistic regression, class-balanced, each line "
                                          "weighted (lines of its category)^-category_power"},
@@ -351,16 +399,26 @@ int run_eval(const EvalArgs& a) {
 struct CvArgs {
   std::string corpus;
   int folds = 3;
+  std::string scores;
+  HyperArgs h;
 };
 
-// Cross-validation inside the training split with the training defaults (how the shipped
-// hyper-parameters were chosen; the held-out split is not read).
+// Cross-validation inside the training split (how the shipped hyper-parameters were chosen;
+// the held-out split is not read).
 int run_cv(const CvArgs& a) {
   std::string sha;
   auto examples = read_corpus(a.corpus, &sha);
   if (!examples.has_value()) return fail(examples.error());
-  auto report = guard::cross_validate_injection(*examples, guard::TrainParams{}, a.folds, nullptr);
+  auto params = train_params(a.h);
+  if (!params.has_value()) return fail(params.error());
+  std::string scores;
+  auto report = guard::cross_validate_injection(*examples, *params, a.folds, nullptr, a.scores.empty() ? nullptr : &scores);
   if (!report.has_value()) return fail(report.error());
+  if (!a.scores.empty()) {
+    std::ofstream f(a.scores);
+    f << scores;
+    if (!f) return fail(Status::internal("cannot write {}", a.scores));
+  }
   std::printf("%s", report->c_str());
   return 0;
 }
@@ -389,9 +447,7 @@ void register_guard_commands(CLI::App& app) {
   CLI::App* train = g->add_subcommand("train", "train the injection model (deterministic from --seed)");
   train->add_option("--corpus", t.corpus, "labelled corpus, JSON lines (e.g. injection-dev.jsonl)")->required();
   train->add_option("--out-dir", t.out_dir, "where injection.ztim and its manifest go")->capture_default_str();
-  train->add_option("--seed", t.seed, "random seed (the same seed and corpus give the same model)")->capture_default_str();
-  train->add_option("--epochs", t.epochs, "passes over the training split")->capture_default_str();
-  train->add_option("--log2-buckets", t.log2_buckets, "hashed feature buckets (log2)")->capture_default_str();
+  add_hyper_options(train, t.h);
   train->callback([] { set_exit_code(run_train(t)); });
 
   static EvalArgs e;
@@ -407,6 +463,8 @@ void register_guard_commands(CLI::App& app) {
       "cv", "cross-validate the training defaults inside the training split (test split unread)");
   cv->add_option("--corpus", c.corpus, "labelled corpus, JSON lines (e.g. injection-dev.jsonl)")->required();
   cv->add_option("--folds", c.folds, "number of cross-validation folds")->capture_default_str();
+  cv->add_option("--scores", c.scores, "write each training-split line's out-of-fold score here (TSV)");
+  add_hyper_options(cv, c.h);
   cv->callback([] { set_exit_code(run_cv(c)); });
 }
 

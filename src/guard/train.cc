@@ -333,7 +333,7 @@ Result<InjectionModel> train_injection_model(const std::vector<Example>& example
 
 Result<std::string> cross_validate_injection(const std::vector<Example>& examples,
                                              const TrainParams& params, int folds,
-                                             double* goal_tpr) {
+                                             double* goal_tpr, std::string* scores) {
   folds = std::max(2, folds);
   std::vector<Prepared> prepared;
   std::vector<int> fold_of;
@@ -373,6 +373,19 @@ Result<std::string> cross_validate_injection(const std::vector<Example>& example
     const InjectionModel m = fit(fit_set, params, params.seed + static_cast<uint64_t>(k) + 1);
     for (size_t i = 0; i < prepared.size(); ++i) {
       if (fold_of[i] == k) oof[i] = model_probability(m, prepared[i]);
+    }
+  }
+  std::vector<const Example*> kept;
+  for (const Example& e : examples) {
+    if (!in_test_split(e.id)) kept.push_back(&e);
+  }
+  if (scores != nullptr) {
+    for (size_t i = 0; i < prepared.size(); ++i) {
+      char buf[32];
+      std::snprintf(buf, sizeof buf, "%.6f", oof[i]);
+      *scores += std::string(buf) + "\t" + (prepared[i].y > 0.5f ? "attack" : "benign") + "\t" +
+                 prepared[i].category + (variant[i].empty() ? "" : "/" + variant[i]) + "\t" + kept[i]->id +
+                 (trained[i] ? "" : "\tuntrained") + "\n";
     }
   }
   std::vector<double> neg, goal, broad;

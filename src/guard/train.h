@@ -89,9 +89,11 @@ Result<InjectionModel> train_injection_model(const std::vector<Example>& example
 // their category. Returns a markdown summary: out-of-fold TPR at 1 % FPR for the goal group and
 // all non-harmful attacks, AUC, and per-category rates at that threshold. `goal_tpr` receives
 // the goal-group TPR when not null.
+// `scores`, when not null, receives one line per training-split example: its out-of-fold
+// score, label, category and id (tab-separated), for error analysis inside the training split.
 Result<std::string> cross_validate_injection(const std::vector<Example>& examples,
                                              const TrainParams& params, int folds,
-                                             double* goal_tpr);
+                                             double* goal_tpr, std::string* scores = nullptr);
 
 // Metrics helpers.
 double roc_auc(const std::vector<double>& pos, const std::vector<double>& neg);
