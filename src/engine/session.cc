@@ -114,7 +114,10 @@ Status Session::truncate(uint32_t n_keep) {
   if (n_keep > n_past_) {
     return Status::out_of_range("cannot keep {} tokens of a history of {}", n_keep, n_past_);
   }
-  kv_.clear_from(n_keep);
+  // Only cells [0, n_past) were ever written (decode stores at n_past onwards and validates
+  // before it writes; reset and truncate wipe what they drop), so those past n_past are zero
+  // already: wiping the whole tail again would cost a full pass over the cache per turn.
+  kv_.clear_cells(n_keep, n_past_);
   secure_zero(history_.as<int32_t>() + n_keep, size_t{n_past_ - n_keep} * sizeof(int32_t));
   n_past_ = n_keep;
   return Status();

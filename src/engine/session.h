@@ -76,6 +76,8 @@ class Session final {
 
   // True when the KV cache, history, scratch and logits are all zero bytes.
   bool is_zeroed_for_test() const;
+  // True when every KV cell at or past n_past() is zero (what truncate relies on).
+  bool kv_tail_is_zero_for_test() const { return kv_.cells_zero_from_for_test(n_past_); }
   // Called by the destructor after the wipe and before the memory is freed (nullptr: none).
   static void set_release_hook_for_test(void (*hook)(const Session&));
 

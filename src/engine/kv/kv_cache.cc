@@ -1,5 +1,6 @@
 #include "engine/kv/kv_cache.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include "core/checked_math.h"
@@ -55,14 +56,31 @@ void KvCache::store(uint32_t il, uint32_t pos, const float* k, const float* v) {
   }
 }
 
-void KvCache::clear_from(uint32_t pos) {
-  if (pos >= n_ctx_ || buf_.size() == 0) return;
+bool KvCache::cells_zero_from_for_test(uint32_t pos) const {
+  if (pos >= n_ctx_) return true;
   const size_t row = size_t{head_dim_} * elem_bytes();
-  const size_t n = (n_ctx_ - pos) * row;
+  auto* self = const_cast<KvCache*>(this);  // the pointer helpers are not const; nothing is written
   for (uint32_t il = 0; il < n_layer(); ++il) {
     for (uint32_t h = 0; h < n_head_kv_[il]; ++h) {
-      secure_zero(k_ptr(il, h) + pos * row, n);
-      secure_zero(v_ptr(il, h) + pos * row, n);
+      for (const std::byte* base : {self->k_ptr(il, h), self->v_ptr(il, h)}) {
+        for (size_t i = pos * row; i < size_t{n_ctx_} * row; ++i) {
+          if (base[i] != std::byte{0}) return false;
+        }
+      }
+    }
+  }
+  return true;
+}
+
+void KvCache::clear_cells(uint32_t begin, uint32_t end) {
+  end = std::min(end, n_ctx_);
+  if (begin >= end || buf_.size() == 0) return;
+  const size_t row = size_t{head_dim_} * elem_bytes();
+  const size_t n = size_t{end - begin} * row;
+  for (uint32_t il = 0; il < n_layer(); ++il) {
+    for (uint32_t h = 0; h < n_head_kv_[il]; ++h) {
+      secure_zero(k_ptr(il, h) + begin * row, n);
+      secure_zero(v_ptr(il, h) + begin * row, n);
     }
   }
 }

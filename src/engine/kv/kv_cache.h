@@ -48,9 +48,11 @@ class KvCache final {
 
   // Wipes every cell (secure_zero).
   void clear() { buf_.wipe(); }
-  // Wipes cells [pos, n_ctx) in every layer and head.
-  void clear_from(uint32_t pos);
+  // Wipes cells [begin, end) in every layer and head (`end` is clamped to n_ctx).
+  void clear_cells(uint32_t begin, uint32_t end);
   bool is_zero_for_test() const { return buf_.is_zero(); }
+  // True when every cell from `pos` on is zero, in every layer and head.
+  bool cells_zero_from_for_test(uint32_t pos) const;
 
  private:
   size_t elem_bytes() const { return type_ == KvType::kF32 ? 4 : 2; }

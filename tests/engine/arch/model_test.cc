@@ -389,6 +389,29 @@ TEST(SessionTest, TruncateReusesThePrefix) {
   EXPECT_LE(diff, 1e-4);
 }
 
+TEST(SessionTest, TruncateWipesTheDroppedCellsAndTheTailStaysZero) {
+  ZTSLM_REQUIRE_SHARED();
+  auto model = load_model("tiny-llama-spm-F32.gguf");
+  ASSERT_NE(model, nullptr);
+  ThreadPool pool(1);
+  const std::vector<int32_t> tokens = {1, 450, 4996, 17354, 1701, 29916};
+  auto s = Session::create(model, pool, ref_options());
+  ASSERT_TRUE(s.has_value());
+  EXPECT_TRUE(s->kv_tail_is_zero_for_test());
+  ASSERT_TRUE(s->decode(tokens, false).has_value());
+  EXPECT_TRUE(s->kv_tail_is_zero_for_test());
+  ASSERT_THAT(s->truncate(2), IsOk());
+  EXPECT_EQ(s->n_past(), 2u);
+  EXPECT_TRUE(s->kv_tail_is_zero_for_test());  // cells 2..5 were wiped
+  ASSERT_TRUE(s->decode(std::span(tokens).first(3), false).has_value());
+  EXPECT_TRUE(s->kv_tail_is_zero_for_test());
+  ASSERT_THAT(s->truncate(0), IsOk());
+  EXPECT_TRUE(s->kv_tail_is_zero_for_test());
+  EXPECT_THAT(s->truncate(0), IsOk());  // nothing left to drop
+  s->reset();
+  EXPECT_TRUE(s->is_zeroed_for_test());
+}
+
 bool g_hook_called = false;
 bool g_hook_saw_zero = false;
 
