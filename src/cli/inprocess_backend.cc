@@ -104,6 +104,17 @@ Result<server::GenerateResult> InProcessBackend::generate(const server::Generate
 
   std::lock_guard<std::mutex> lock(mu_);
   std::optional<engine::Session> fresh;
+  // However the request ends, its fresh session is wiped (reset) and kept as the spare.
+  struct ReturnSpare {
+    std::optional<engine::Session>& fresh;
+    std::optional<engine::Session>& spare;
+    ~ReturnSpare() {
+      if (!fresh.has_value()) return;
+      fresh->reset();
+      if (!spare.has_value()) spare.emplace(std::move(*fresh));
+      fresh.reset();
+    }
+  } return_spare{fresh, spare_};
   engine::Session* s = nullptr;
   uint32_t n_keep = 0;
   if (req.session != nullptr) {
@@ -112,6 +123,10 @@ Result<server::GenerateResult> InProcessBackend::generate(const server::Generate
     // The last prompt token is always evaluated again: its logits start the generation.
     if (n_keep >= prompt->size()) n_keep = static_cast<uint32_t>(prompt->size()) - 1;
     ZTSLM_TRY(s->truncate(n_keep));
+  } else if (spare_.has_value()) {
+    fresh.emplace(std::move(*spare_));
+    spare_.reset();
+    s = &*fresh;
   } else {
     engine::SessionOptions so;
     so.n_ctx = n_ctx_;

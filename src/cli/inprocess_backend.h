@@ -11,11 +11,13 @@
 
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 
 #include "cli/engine_setup.h"
 #include "core/result.h"
 #include "engine/chat/chat_template.h"
+#include "engine/session.h"
 #include "engine/thread_pool.h"
 #include "server/backend.h"
 
@@ -55,6 +57,9 @@ class InProcessBackend final : public server::Backend {
   uint32_t n_ctx_ = 0;
   server::ModelInfo info_;
   std::mutex mu_;  // one generation at a time on pool_
+  // A session-less request's wiped session, kept for the next one (under mu_): a new one would
+  // cost an allocation and a zeroing pass over a whole KV cache before the first token.
+  std::optional<engine::Session> spare_;
 };
 
 }  // namespace ztslm::cli

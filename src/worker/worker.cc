@@ -143,8 +143,15 @@ class Worker final {
   }
 
   int close_session(uint64_t id) {
-    // Session's destructor wipes its KV cache, history, scratch and logits.
-    sessions_.erase(id);
+    auto it = sessions_.find(id);
+    if (it != sessions_.end()) {
+      // reset() wipes the KV cache, history, scratch and logits, as the destructor would; the
+      // wiped session is kept as the spare, so the next new session id costs no allocation and
+      // no zeroing pass over a whole cache before its first token.
+      it->second.reset();
+      if (!spare_.has_value()) spare_.emplace(std::move(it->second));
+      sessions_.erase(it);
+    }
     return send(proto::SessionClosed{id});
   }
 
@@ -235,11 +242,16 @@ class Worker final {
       if (sessions_.size() >= max_sessions_) {
         return fail_generation(id, Status::resource_exhausted("worker holds {} sessions, the limit", sessions_.size()));
       }
-      engine::SessionOptions so;
-      so.n_ctx = n_ctx_;
-      auto s = engine::Session::create(l_.model, pool_, so);
-      if (!s.has_value()) return fail_generation(id, s.error());
-      it = sessions_.emplace(id, std::move(s).value()).first;
+      if (spare_.has_value()) {
+        it = sessions_.emplace(id, std::move(*spare_)).first;
+        spare_.reset();
+      } else {
+        engine::SessionOptions so;
+        so.n_ctx = n_ctx_;
+        auto s = engine::Session::create(l_.model, pool_, so);
+        if (!s.has_value()) return fail_generation(id, s.error());
+        it = sessions_.emplace(id, std::move(s).value()).first;
+      }
     }
     engine::Session& session = it->second;
     auto prompt = prompt_tokens(g);
@@ -330,6 +342,7 @@ class Worker final {
   proto::WorkerEndpoint ep_;
   std::vector<std::byte> buf_;
   std::map<uint64_t, engine::Session> sessions_;
+  std::optional<engine::Session> spare_;  // a closed session, wiped; reused for the next new id
   uint32_t n_ctx_ = 0;
   uint32_t max_sessions_ = 0;
 };
