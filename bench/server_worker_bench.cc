@@ -1,11 +1,13 @@
 // The cost of running the engine in a sandboxed worker process instead of in the gateway: the
 // same model, prompt and greedy sampling through cli::InProcessBackend and through
 // server::scheduler::WorkerBackend (one worker, `ztslm worker` from ZTSLM_BINARY), in one run.
-// One iteration is one whole generation of `kMaxTokens` tokens on each path, alternating.
-// Counters (per path, prefix inproc_ / worker_):
+// One iteration is one whole generation on each path (the order alternates); the argument is
+// max_tokens: 64 for decode, 1 for time to first token (more samples per second).
+// Counters (per path, prefix inproc_ / worker_; medians over the iterations):
 //   decode_tok_s  tokens after the first / time from the first text piece to the end
 //   ttft_us       time from the generate() call to the first text piece
-// and decode_cost_pct (worker's decode rate below in-process, %), ttft_extra_us.
+// and decode_cost_pct (worker's median decode rate below in-process, %), ttft_extra_us (median
+// of the per-iteration differences, worker minus in-process), pairs (iterations).
 // The benchmark first checks that both paths produce the same text.
 //
 //   build/release/bench/ztslm_server_worker_bench [--benchmark_repetitions=5]
@@ -14,6 +16,7 @@
 #include <benchmark/benchmark.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -21,6 +24,7 @@
 #include <iterator>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "cli/inprocess_backend.h"
 #include "core/byte_reader.h"
@@ -43,12 +47,12 @@ std::string model_path() {
   return std::string(shared != nullptr ? shared : ZTSLM_SHARED_DIR) + "/testdata/models/tiny-qwen2-F32.gguf";
 }
 
-server::GenerateRequest request() {
+server::GenerateRequest request(uint32_t max_tokens) {
   server::GenerateRequest r;
   r.is_chat = false;
   r.prompt = "The quick brown fox jumps over the lazy dog, and then";
   r.sampling.temperature = 0.0f;
-  r.sampling.max_tokens = kMaxTokens;
+  r.sampling.max_tokens = max_tokens;
   r.sampling.has_seed = true;
   r.sampling.seed = 1;
   return r;
@@ -71,6 +75,10 @@ struct Backends {
     memfd = std::move(fd).value();
     cli::InProcessBackendOptions io;
     io.model_path = path;
+    // As `ztslm serve` does in every mode, both paths map the same sealed memfd (its pages are
+    // shmem, not the file's page cache); ZTSLM_BENCH_INPROCESS_FILE=1 maps the file instead.
+    const char* file_env = std::getenv("ZTSLM_BENCH_INPROCESS_FILE");
+    if (file_env == nullptr || std::string(file_env) != "1") io.model_fd = memfd.get();
     io.n_ctx = 512;
     io.threads = kThreads;
     auto ib = cli::InProcessBackend::create(io);
@@ -109,13 +117,14 @@ struct Run {
   uint32_t tokens = 0;
   double ttft_us = 0;
   double decode_s = 0;
+  double model_us = 0;  // the backend's own time in the model (prefill + decode)
 };
 
-Run generate_once(server::Backend& b) {
+Run generate_once(server::Backend& b, uint32_t max_tokens) {
   Run run;
   const auto t0 = Clock::now();
   Clock::time_point t_first{};
-  auto r = b.generate(request(), [&](std::string_view piece) {
+  auto r = b.generate(request(max_tokens), [&](std::string_view piece) {
     if (run.text.empty()) t_first = Clock::now();
     run.text.append(piece);
     return true;
@@ -126,48 +135,69 @@ Run generate_once(server::Backend& b) {
   run.tokens = r->completion_tokens;
   run.ttft_us = std::chrono::duration<double, std::micro>(t_first - t0).count();
   run.decode_s = std::chrono::duration<double>(t_end - t_first).count();
+  run.model_us = r->model_ms * 1000.0;
   return run;
 }
 
-// Alternates the two paths every iteration so that machine load hits both alike.
+double median(std::vector<double> v) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  const size_t m = v.size() / 2;
+  return v.size() % 2 == 1 ? v[m] : (v[m - 1] + v[m]) / 2;
+}
+
+// Runs both paths once per iteration, in alternating order, so that machine load hits both
+// alike. Per-path counters are medians over the iterations; ttft_extra_us is the median of the
+// paired differences (worker minus in-process, same iteration), decode_cost_pct compares the
+// median decode rates. `state.range(0)` is max_tokens: 64 measures decode, 1 measures time to
+// first token with many more samples.
 void BM_WorkerVersusInProcess(benchmark::State& state) {
   Backends& b = backends();
   if (!b.ok) {
     state.SkipWithError("backends could not start (model from ../shared missing?)");
     return;
   }
-  const Run a = generate_once(*b.inprocess);
-  const Run w = generate_once(*b.worker);
-  if (!a.ok || !w.ok || a.text != w.text || a.tokens != w.tokens || a.tokens < 2) {
+  const auto max_tokens = static_cast<uint32_t>(state.range(0));
+  const Run a = generate_once(*b.inprocess, max_tokens);
+  const Run w = generate_once(*b.worker, max_tokens);
+  if (!a.ok || !w.ok || a.text != w.text || a.tokens != w.tokens || a.tokens < std::min<uint32_t>(2, max_tokens)) {
     state.SkipWithError("worker and in-process outputs differ");
     return;
   }
-  double ttft_us[2] = {0, 0}, decode_s[2] = {0, 0};
-  uint64_t decode_tokens[2] = {0, 0}, n = 0;
+  std::vector<double> ttft_us[2], rate[2], model_us[2], ttft_diff_us;
+  uint64_t n = 0;
   for (auto _ : state) {
-    for (int path = 0; path < 2; ++path) {
-      const Run r = generate_once(path == 0 ? static_cast<server::Backend&>(*b.inprocess) : *b.worker);
-      if (!r.ok) {
+    double t[2] = {0, 0};
+    for (int k = 0; k < 2; ++k) {
+      const int path = (n % 2 == 0) ? k : 1 - k;
+      const Run r = generate_once(path == 0 ? static_cast<server::Backend&>(*b.inprocess) : *b.worker, max_tokens);
+      if (!r.ok || r.tokens != a.tokens) {
         state.SkipWithError("generation failed");
         return;
       }
-      ttft_us[path] += r.ttft_us;
-      decode_s[path] += r.decode_s;
-      decode_tokens[path] += r.tokens - 1;
+      t[path] = r.ttft_us;
+      ttft_us[path].push_back(r.ttft_us);
+      model_us[path].push_back(r.model_us);
+      if (r.tokens > 1 && r.decode_s > 0) rate[path].push_back(static_cast<double>(r.tokens - 1) / r.decode_s);
     }
+    ttft_diff_us.push_back(t[1] - t[0]);
     ++n;
   }
-  const double rate_in = static_cast<double>(decode_tokens[0]) / decode_s[0];
-  const double rate_w = static_cast<double>(decode_tokens[1]) / decode_s[1];
-  state.counters["inproc_decode_tok_s"] = rate_in;
-  state.counters["worker_decode_tok_s"] = rate_w;
-  state.counters["decode_cost_pct"] = 100.0 * (rate_in - rate_w) / rate_in;
-  state.counters["inproc_ttft_us"] = ttft_us[0] / static_cast<double>(n);
-  state.counters["worker_ttft_us"] = ttft_us[1] / static_cast<double>(n);
-  state.counters["ttft_extra_us"] = (ttft_us[1] - ttft_us[0]) / static_cast<double>(n);
-  state.counters["tokens"] = static_cast<double>(w.tokens);
+  state.counters["inproc_ttft_us"] = median(ttft_us[0]);
+  state.counters["worker_ttft_us"] = median(ttft_us[1]);
+  state.counters["ttft_extra_us"] = median(ttft_diff_us);
+  state.counters["inproc_model_us"] = median(model_us[0]);
+  state.counters["worker_model_us"] = median(model_us[1]);
+  if (max_tokens > 1) {
+    const double rate_in = median(rate[0]);
+    const double rate_w = median(rate[1]);
+    state.counters["inproc_decode_tok_s"] = rate_in;
+    state.counters["worker_decode_tok_s"] = rate_w;
+    state.counters["decode_cost_pct"] = 100.0 * (rate_in - rate_w) / rate_in;
+  }
+  state.counters["pairs"] = static_cast<double>(n);
 }
-BENCHMARK(BM_WorkerVersusInProcess)->Unit(benchmark::kMillisecond)->MinTime(3.0);
+BENCHMARK(BM_WorkerVersusInProcess)->Arg(kMaxTokens)->Arg(1)->Unit(benchmark::kMillisecond)->MinTime(3.0);
 
 }  // namespace
 
