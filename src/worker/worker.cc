@@ -1,5 +1,6 @@
 #include "worker/worker.h"
 
+#include <malloc.h>
 #include <sys/random.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -360,6 +361,13 @@ void send_startup_error(int fd, const Status& s, const proto::Limits& limits) {
 }  // namespace
 
 int run_worker(const WorkerOptions& opt) {
+  // Per-request buffers (sampler, tokenizer scratch: a few hundred KiB for a large vocabulary)
+  // sit above glibc's initial 128 KiB mmap threshold, so each request would map, fault in and
+  // unmap fresh pages. glibc raises that threshold itself once a large mapped block is freed,
+  // which a worker that keeps its sessions rarely does; fix it where that adjustment would end
+  // (32 MiB, trimming past twice that) so those buffers are reused from the heap.
+  ::mallopt(M_MMAP_THRESHOLD, 32 << 20);
+  ::mallopt(M_TRIM_THRESHOLD, 64 << 20);
   auto loaded = load(opt);
   if (!loaded.has_value()) {
     log_line("model", loaded.error());
