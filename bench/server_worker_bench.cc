@@ -17,6 +17,7 @@
 //   ZTSLM_BENCH_MODEL=path.gguf overrides the model (default: tiny-qwen2-F32.gguf from ../shared,
 //   or from $ZTSLM_SHARED_DIR).
 #include <benchmark/benchmark.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -25,6 +26,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <iterator>
+#include <sstream>
 #include <memory>
 #include <string>
 #include <vector>
@@ -204,6 +206,102 @@ void BM_WorkerVersusInProcess(benchmark::State& state) {
 BENCHMARK(BM_WorkerVersusInProcess)->Arg(kMaxTokens)->Arg(1)->Unit(benchmark::kMillisecond)->MinTime(3.0);
 
 }  // namespace
+
+// Memory of one process as /proc/<pid>/smaps_rollup reports it (kB), or all zero when it cannot
+// be read (a worker runs non-dumpable: reading it needs root or CAP_SYS_PTRACE).
+struct Smaps {
+  double rss_kb = 0, pss_kb = 0, shared_kb = 0, anon_kb = 0;
+};
+
+Smaps read_smaps(pid_t pid) {
+  Smaps m;
+  std::ifstream in("/proc/" + std::to_string(pid) + "/smaps_rollup");
+  std::string key;
+  double kb = 0;
+  std::string line;
+  while (std::getline(in, line)) {
+    std::istringstream ls(line);
+    if (!(ls >> key >> kb)) continue;
+    if (key == "Rss:") m.rss_kb = kb;
+    if (key == "Pss:") m.pss_kb = kb;
+    // memfd pages are shmem, dirty by nature: a page other workers map too is Shared_Dirty.
+    if (key == "Shared_Clean:" || key == "Shared_Dirty:") m.shared_kb += kb;
+    if (key == "Anonymous:") m.anon_kb = kb;
+  }
+  return m;
+}
+
+// Per-tenant isolation: the memory each additional tenant's worker costs. Four tenants come in
+// one after another (one short generation each, no session), each getting its own worker on the
+// same sealed memfd; after each, the PSS of every worker is summed. Counters (MiB):
+//   model_mb             the sealed memfd
+//   first_worker_rss_mb  / first_worker_pss_mb   the only worker, after its first request
+//   extra_pss_mb         (PSS summed over 4 workers - PSS of 1) / 3: the cost of one more worker
+//   worker_anon_mb       private anonymous memory of one worker (KV cache, scratch, heap), median
+//   worker_shared_mb     pages of one worker that other workers map too (the weights), median
+void BM_PerTenantWorkerMemory(benchmark::State& state) {
+  Backends& b = backends();
+  if (!b.ok) {
+    state.SkipWithError("backends could not start");
+    return;
+  }
+  constexpr int kTenants = 4;
+  server::scheduler::WorkerBackendOptions wo;
+  wo.binary = "/proc/self/exe";
+  wo.model_fd = b.memfd.get();
+  wo.model_id = "bench";
+  wo.n_ctx = 512;
+  wo.count = kTenants;
+  wo.per_tenant = true;
+  wo.threads = kThreads;
+  wo.allow_degraded_lockdown = sandbox::landlock_abi_version() == 0;
+  wo.drop_user = ::geteuid() == 0;
+  auto wb = server::scheduler::WorkerBackend::create(wo);
+  if (!wb.has_value()) {
+    state.SkipWithError(wb.error().to_string().c_str());
+    return;
+  }
+  struct stat st {};
+  ::fstat(b.memfd.get(), &st);
+  double pss_mb[kTenants + 1] = {};
+  std::vector<double> anon_mb, shared_mb;
+  double first_rss_mb = 0;
+  for (auto _ : state) {
+    for (int t = 1; t <= kTenants; ++t) {
+      server::GenerateRequest r = request(8);
+      r.tenant = "tenant-" + std::to_string(t);
+      auto res = (*wb)->generate(r, [](std::string_view) { return true; });
+      if (!res.has_value()) {
+        state.SkipWithError(res.error().to_string().c_str());
+        return;
+      }
+      double sum = 0;
+      for (const auto& w : (*wb)->workers()) {
+        if (w.pid <= 0) continue;
+        const Smaps m = read_smaps(w.pid);
+        if (m.rss_kb == 0) {
+          state.SkipWithError("cannot read a worker's smaps_rollup (run as root)");
+          return;
+        }
+        sum += m.pss_kb / 1024.0;
+        if (t == 1) first_rss_mb = m.rss_kb / 1024.0;
+        if (t == kTenants) {
+          anon_mb.push_back(m.anon_kb / 1024.0);
+          shared_mb.push_back(m.shared_kb / 1024.0);
+        }
+      }
+      pss_mb[t] = sum;
+    }
+  }
+  state.counters["model_mb"] = static_cast<double>(st.st_size) / (1024.0 * 1024.0);
+  state.counters["first_worker_rss_mb"] = first_rss_mb;
+  state.counters["first_worker_pss_mb"] = pss_mb[1];
+  state.counters["pss_total_4_workers_mb"] = pss_mb[kTenants];
+  state.counters["extra_pss_mb"] = (pss_mb[kTenants] - pss_mb[1]) / (kTenants - 1);
+  state.counters["worker_anon_mb"] = median(anon_mb);
+  state.counters["worker_shared_mb"] = median(shared_mb);
+}
+BENCHMARK(BM_PerTenantWorkerMemory)->Iterations(1)->Unit(benchmark::kMillisecond);
 
 int main(int argc, char** argv) {
   // Started by WorkerBackend as the worker: run `ztslm worker` with the same arguments.
