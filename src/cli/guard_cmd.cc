@@ -238,6 +238,11 @@ struct HyperArgs {
   uint32_t features = guard::TrainParams{}.features;
   double category_power = guard::TrainParams{}.category_power;
   double rule_lr_scale = guard::TrainParams{}.rule_lr_scale;
+  double signal_lr_scale = guard::TrainParams{}.signal_lr_scale;
+  int augment = guard::TrainParams{}.augment_obfuscation ? (guard::TrainParams{}.augment_rules_only ? 2 : 1) : 0;
+  double augment_weight = guard::TrainParams{}.augment_weight;
+  uint32_t augment_kinds = guard::TrainParams{}.augment_kinds;
+  int benign_twins = guard::TrainParams{}.benign_twins ? 1 : 0;
 };
 
 Result<guard::TrainParams> train_params(const HyperArgs& a) {
@@ -266,6 +271,21 @@ Result<guard::TrainParams> train_params(const HyperArgs& a) {
     return Status::invalid_argument("--rule-lr-scale must be in (0, 100]");
   }
   p.rule_lr_scale = a.rule_lr_scale;
+  if (!(a.signal_lr_scale > 0 && a.signal_lr_scale <= 100)) {
+    return Status::invalid_argument("--signal-lr-scale must be in (0, 100]");
+  }
+  p.signal_lr_scale = a.signal_lr_scale;
+  if (a.augment < 0 || a.augment > 2) return Status::invalid_argument("--augment must be 0, 1 or 2");
+  p.augment_obfuscation = a.augment >= 1;
+  p.augment_rules_only = a.augment == 2;
+  if (!(a.augment_weight > 0 && a.augment_weight <= 10)) {
+    return Status::invalid_argument("--augment-weight must be in (0, 10]");
+  }
+  p.augment_weight = a.augment_weight;
+  if (a.augment_kinds == 0 || a.augment_kinds > 15) return Status::invalid_argument("--augment-kinds must be in [1, 15]");
+  p.augment_kinds = a.augment_kinds;
+  if (a.benign_twins != 0 && a.benign_twins != 1) return Status::invalid_argument("--benign-twins must be 0 or 1");
+  p.benign_twins = a.benign_twins == 1;
   return p;
 }
 
@@ -279,6 +299,18 @@ void add_hyper_options(CLI::App* app, HyperArgs& h) {
   app->add_option("--category-power", h.category_power, "attack lines weighted (lines of their category)^-power")
       ->capture_default_str();
   app->add_option("--rule-lr-scale", h.rule_lr_scale, "step size of rule/signal weights relative to n-grams")
+      ->capture_default_str();
+  app->add_option("--signal-lr-scale", h.signal_lr_scale, "step size of obfuscation-signal weights relative to n-grams")
+      ->capture_default_str();
+  app->add_option("--augment", h.augment, "1: also train on an obfuscated copy of each plain attack; 2: the copies train rule and signal weights only")
+      ->capture_default_str();
+  app->add_option("--augment-weight", h.augment_weight, "weight of the obfuscated copies (relative)")
+      ->capture_default_str();
+  app->add_option("--benign-twins", h.benign_twins,
+                  "1: direct injections train without an embedded benign training line")
+      ->capture_default_str();
+  app->add_option("--augment-kinds", h.augment_kinds,
+                  "obfuscations used (bits: 1 zero-width, 2 homoglyphs, 4 leetspeak, 8 spaced letters)")
       ->capture_default_str();
 }
 
@@ -336,6 +368,9 @@ int run_train(const TrainArgs& a) {
                                          "weighted (lines of its category)^-category_power"},
                            {"category_power", p.category_power},
                            {"rule_lr_scale", p.rule_lr_scale},
+                           {"signal_lr_scale", p.signal_lr_scale},
+                           {"augment_obfuscation", p.augment_obfuscation},
+                           {"benign_twins", p.benign_twins},
                            {"feature_flags", p.features},
                            {"windows", std::to_string(guard::kWindowBytes) + " bytes every " +
                                            std::to_string(guard::kWindowStride)},
@@ -345,9 +380,10 @@ int run_train(const TrainArgs& a) {
                            {"features", "byte 3..5-grams + word 1..2-grams of the analysis view, "
                                         "value 1/sqrt(n); one weight per rule and per obfuscation "
                                         "signal (Unicode smuggling kinds, decoded payload "
-                                        "encodings, leetspeak, split words); score = max over "
-                                        "the view, its windows, decoded payloads and the "
-                                        "de-leeted view"},
+                                        "encodings, leetspeak, split words, invisible characters "
+                                        "inside words, mixed-script words, spaced letters); score "
+                                        "= max over the view, its windows, decoded payloads, the "
+                                        "de-leeted view and the view with spaced letters joined"},
                            {"threshold_rule", "1 % FPR on 3-fold out-of-fold training benign"}};
   m["threshold"] = model->threshold;
   m["metrics"] = "see docs/guard-injection-eval.md (ztslm guard eval)";

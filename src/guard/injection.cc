@@ -65,11 +65,17 @@ constexpr const char* kSignals[] = {
     "unicode:variation_selector", "unicode:mixed_script", "decoded:base64", "decoded:hex",
     "decoded:url", "decoded:tag_characters", "decoded:variation_selectors",
     "obfuscation:leetspeak", "obfuscation:split_words",
+    // Appended later (a model with fewer signal weights gives the missing ones weight 0).
+    "obfuscation:invisible_in_words", "obfuscation:mixed_script_words",
+    "obfuscation:spaced_letters",
 };
 constexpr size_t kNumSignals = std::size(kSignals);
 constexpr size_t kFirstPayloadSignal = 5;
 constexpr size_t kLeetSignal = 10;
 constexpr size_t kSplitSignal = 11;
+constexpr size_t kInvisibleInWordsSignal = 12;
+constexpr size_t kMixedScriptWordsSignal = 13;
+constexpr size_t kSpacedLettersSignal = 14;
 
 // The rule database is process-wide and never freed, so a thread sizes its scratch once
 // (hs_alloc_scratch validates the whole database on every call: too slow per scan).
@@ -156,6 +162,8 @@ std::string deleet(std::string_view s) {
       case '4': c = 'a'; break;
       case '5': c = 's'; break;
       case '7': c = 't'; break;
+      case '8': c = 'b'; break;
+      case '9': c = 'g'; break;
       case '@': c = 'a'; break;
       case '$': c = 's'; break;
       default: break;
@@ -272,6 +280,107 @@ bool looks_split(std::string_view text) {
     pos = end + 1;
   }
   return lines >= 6 && short_lines * 5 >= lines * 3;
+}
+
+bool is_ascii_letter(char32_t cp) { return (cp >= 'a' && cp <= 'z') || (cp >= 'A' && cp <= 'Z'); }
+bool is_greek_or_cyrillic_letter(char32_t cp) {
+  return (cp >= 0x0370 && cp <= 0x03FF) || (cp >= 0x0400 && cp <= 0x04FF);
+}
+bool is_letter_like(char32_t cp) {
+  return is_ascii_letter(cp) || (cp >= 0x00C0 && cp <= 0x024F) || is_greek_or_cyrillic_letter(cp);
+}
+
+// Obfuscation counts of the original text (valid UTF-8): invisible characters with a letter on
+// each side (words cut by zero-width characters), and words that mix Latin letters with Greek
+// or Cyrillic look-alikes (homoglyph substitution). A Russian or Greek sentence has words of one
+// script, and zero-width characters in ordinary text sit between words, not inside them.
+struct ObfuscationCounts {
+  size_t invisible_in_words = 0;
+  size_t mixed_script_words = 0;
+};
+
+ObfuscationCounts count_obfuscation(std::string_view text) {
+  ObfuscationCounts c;
+  char32_t prev_visible = 0;
+  bool pending_invisible = false;
+  bool word_latin = false, word_other = false;
+  auto end_word = [&] {
+    if (word_latin && word_other) ++c.mixed_script_words;
+    word_latin = word_other = false;
+  };
+  size_t pos = 0;
+  while (pos < text.size()) {
+    char32_t cp = 0;
+    size_t len = 1;
+    if (!decode_utf8(text, pos, &cp, &len)) {
+      pos += 1;
+      continue;
+    }
+    pos += len;
+    if (is_invisible(cp)) {
+      pending_invisible = pending_invisible || is_letter_like(prev_visible);
+      continue;
+    }
+    if (pending_invisible && is_letter_like(cp)) ++c.invisible_in_words;
+    pending_invisible = false;
+    prev_visible = cp;
+    if (is_ascii_letter(cp)) {
+      word_latin = true;
+    } else if (is_greek_or_cyrillic_letter(cp)) {
+      word_other = true;
+    } else if (!is_letter_like(cp)) {
+      end_word();
+    }
+  }
+  end_word();
+  return c;
+}
+
+// Letters spelled out one by one ("s a y  t h a t"): a run of at least 6 single-letter tokens.
+// Returns `text` with every such run joined, one space between the letters marking a word and
+// two or more whitespace bytes a word boundary ("say that"), or "" when there is no run.
+std::string join_spaced_letters(std::string_view text) {
+  struct Token {
+    std::string_view text;
+    size_t gap = 0;  // whitespace bytes after it
+  };
+  auto space = [](char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; };
+  std::vector<Token> tokens;
+  size_t pos = 0;
+  while (pos < text.size() && space(text[pos])) ++pos;
+  while (pos < text.size()) {
+    size_t end = pos;
+    while (end < text.size() && !space(text[end])) ++end;
+    size_t next = end;
+    while (next < text.size() && space(text[next])) ++next;
+    tokens.push_back({text.substr(pos, end - pos), next - end});
+    pos = next;
+  }
+  auto single = [](const Token& t) {
+    return t.text.size() == 1 && std::isalpha(static_cast<unsigned char>(t.text[0])) != 0;
+  };
+  std::string out;
+  out.reserve(text.size());
+  bool found = false;
+  for (size_t i = 0; i < tokens.size();) {
+    size_t j = i;
+    while (j < tokens.size() && single(tokens[j])) ++j;
+    if (j - i >= 6) {
+      found = true;
+      for (size_t k = i; k < j; ++k) {
+        out += tokens[k].text;
+        if (k + 1 == j || tokens[k].gap >= 2) out.push_back(' ');
+      }
+      i = j;
+      continue;
+    }
+    for (size_t k = i; k < std::max(j, i + 1); ++k) {
+      out += tokens[k].text;
+      out.push_back(' ');
+    }
+    i = std::max(j, i + 1);
+  }
+  return found ? out : std::string();
 }
 
 }  // namespace
@@ -486,6 +595,20 @@ Result<AnalysedText> analyse_for_training(std::string_view text) {
     a.payload_views.push_back(std::move(leet));
   }
   if (looks_split(valid)) a.rule_hits[kNumRules + kSplitSignal] = 1;
+  const ObfuscationCounts oc = count_obfuscation(valid);
+  if (oc.invisible_in_words >= 3) a.rule_hits[kNumRules + kInvisibleInWordsSignal] = 1;
+  if (oc.mixed_script_words >= 2) a.rule_hits[kNumRules + kMixedScriptWordsSignal] = 1;
+  // Letters spelled out with spaces are joined and the result scored as another view.
+  const std::string joined = join_spaced_letters(valid);
+  if (!joined.empty()) {
+    a.rule_hits[kNumRules + kSpacedLettersSignal] = 1;
+    auto v = analysis_view(joined);
+    if (v.has_value() && !v->empty()) {
+      ZTSLM_TRY(rules.match(*v, a.rule_hits));
+      a.payload_kinds.emplace_back("spaced_letters");
+      a.payload_views.push_back(std::move(v).value());
+    }
+  }
   return a;
 }
 
@@ -494,8 +617,10 @@ struct InjectionDetector::Rules {};
 InjectionDetector::~InjectionDetector() = default;
 
 Result<std::unique_ptr<InjectionDetector>> InjectionDetector::create(InjectionModel model) {
-  if (model.rule_weights.size() == kNumRules) {
-    model.rule_weights.resize(kNumRules + kNumSignals, 0.0f);  // a model without signals
+  // A model trained before some signals existed gives the missing ones weight 0 (signals are
+  // only ever appended).
+  if (model.rule_weights.size() >= kNumRules && model.rule_weights.size() < kNumRules + kNumSignals) {
+    model.rule_weights.resize(kNumRules + kNumSignals, 0.0f);
   }
   if (model.rule_weights.size() != kNumRules + kNumSignals) {
     return Status::invalid_argument(
@@ -557,7 +682,9 @@ Result<InjectionResult> InjectionDetector::score(std::string_view text, PartSour
     if (a.rule_hits[i]) r.reasons.emplace_back(kRules[i].name);
   }
   if (model_only >= model_.threshold) r.reasons.emplace_back("model");
-  if (a.rule_hits[kNumRules + kSplitSignal]) r.reasons.emplace_back(kSignals[kSplitSignal]);
+  for (const size_t k : {kSplitSignal, kInvisibleInWordsSignal, kMixedScriptWordsSignal}) {
+    if (a.rule_hits[kNumRules + k]) r.reasons.emplace_back(kSignals[k]);
+  }
   for (const std::string& k : a.payload_kinds) r.reasons.push_back("decoded:" + k);
   for (const std::string& k : a.smuggling) r.reasons.push_back("unicode:" + k);
   return r;

@@ -4,12 +4,15 @@
 // (NFKC, case folded, confusable skeleton, invisibles removed), its ROT13, reversed and
 // de-leeted forms, and every decoded payload (base64, hex, URL, tag characters, variation
 // selectors). Tier 2: a logistic-regression model over hashed word uni/bi-grams and byte
-// 3..5-grams of the analysis view, its windows, the decoded payloads and (when the text is
-// recognised as leetspeak) the de-leeted view, plus one learned weight per rule and per
-// obfuscation signal (injection_signal_names()). The score is the model's probability,
-// maximised over those candidates; the reasons are the rules that fired, "model" when the
-// learned part alone crosses the threshold on the analysis view, the decoded encodings and
-// Unicode smuggling kinds, and "obfuscation:split_words".
+// 3..5-grams of the analysis view, its windows, the decoded payloads, (when the text is
+// recognised as leetspeak) the de-leeted view and (when letters are spelled out one by one)
+// the view with those letters joined, plus one learned weight per rule and per obfuscation
+// signal (injection_signal_names()). The score is the model's probability, maximised over
+// those candidates; the reasons are the rules that fired, "model" when the learned part alone
+// crosses the threshold on the analysis view, the decoded encodings and views
+// ("decoded:leetspeak", "decoded:spaced_letters"), Unicode smuggling kinds, and the word
+// obfuscation signals ("obfuscation:split_words", "obfuscation:invisible_in_words",
+// "obfuscation:mixed_script_words").
 //
 // A rule that was precise on the training data also sets a floor under the score: the
 // smoothed fraction of its training hits that were attacks, (attacks + 1) / (hits + 2).
@@ -41,7 +44,11 @@ enum class PartSource : uint8_t { kUser, kSystem, kTool, kDocument };
 std::span<const char* const> injection_rule_names();
 // Obfuscation signals that the model weighs like rules (after the rules in a model's rule
 // weights): each Unicode smuggling kind present, each payload encoding decoded, leetspeak
-// (several words mixing letters with look-alike digits) and words split over many short lines.
+// (several words mixing letters with look-alike digits), words split over many short lines,
+// invisible characters inside words (3 or more with a letter on each side), words mixing Latin
+// with Greek or Cyrillic letters (2 or more) and letters spelled out with spaces (a run of 6 or
+// more). New signals are only ever appended: a model file with fewer signal weights loads with
+// the missing ones at 0.
 std::span<const char* const> injection_signal_names();
 
 // Hashed sparse features of one view: bucket indices (repeats allowed) and the common value

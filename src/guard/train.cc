@@ -1,12 +1,14 @@
 #include "guard/train.h"
 
 #include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <ctime>
 #include <iterator>
 #include <map>
+#include <memory>
 #include <set>
 
 namespace ztslm::guard {
@@ -69,6 +71,7 @@ struct Prepared {
   std::vector<uint8_t> rules;
   float y = 0.0f;
   std::string category;
+  bool rules_only = false;  // trains the rule and signal weights only (augmented copies)
 };
 
 double sigmoid(double z) { return 1.0 / (1.0 + std::exp(-z)); }
@@ -77,7 +80,8 @@ InjectionModel fit(const std::vector<const Prepared*>& data, const TrainParams& 
   InjectionModel m;
   m.n_buckets = p.n_buckets;
   m.weights.assign(p.n_buckets, 0.0f);
-  const size_t n_rules = injection_rule_names().size() + injection_signal_names().size();
+  const size_t n_curated = injection_rule_names().size();
+  const size_t n_rules = n_curated + injection_signal_names().size();
   m.rule_weights.assign(n_rules, 0.0f);
   std::vector<float> g2(p.n_buckets, 0.0f), g2_rules(n_rules, 0.0f);
   float g2_bias = 0.0f;
@@ -90,7 +94,9 @@ InjectionModel fit(const std::vector<const Prepared*>& data, const TrainParams& 
   for (size_t i = 0; i < data.size(); ++i) {
     weight[i] = std::pow(static_cast<double>(cat_lines[data[i]->category]), -p.category_power);
     if (data[i]->category.rfind("indirect-", 0) == 0) weight[i] *= p.indirect_weight;
-    (data[i]->y > 0.5f ? sum_pos : sum_neg) += weight[i];
+    if (data[i]->category == "augmented-obfuscation") weight[i] *= p.augment_weight;
+    // Copies that train the signals only do not take weight from the real lines.
+    if (!data[i]->rules_only) (data[i]->y > 0.5f ? sum_pos : sum_neg) += weight[i];
   }
   for (size_t i = 0; i < data.size(); ++i) {
     const double class_sum = data[i]->y > 0.5f ? sum_pos : sum_neg;
@@ -137,15 +143,19 @@ InjectionModel fit(const std::vector<const Prepared*>& data, const TrainParams& 
       const double prob = sigmoid(m.logit(*x, e.rules));
       const float g = static_cast<float>((prob - e.y) * weight[idx]);
       const float gv = g * x->value;
+      // Augmented copies teach the obfuscation signals only: the curated rules fired on the
+      // plain line already.
+      for (size_t r = e.rules_only ? n_curated : 0; r < n_rules; ++r) {
+        if (!e.rules[r]) continue;
+        g2_rules[r] += g * g;
+        const double scale = r < n_curated ? p.rule_lr_scale : p.signal_lr_scale;
+        m.rule_weights[r] -= static_cast<float>(scale) * lr * g / (std::sqrt(g2_rules[r]) + kEps);
+      }
+      if (e.rules_only) continue;
       for (const uint32_t b : x->buckets) {
         const float grad = gv + static_cast<float>(p.l2) * m.weights[b];
         g2[b] += grad * grad;
         m.weights[b] -= lr * grad / (std::sqrt(g2[b]) + kEps);
-      }
-      for (size_t r = 0; r < n_rules; ++r) {
-        if (!e.rules[r]) continue;
-        g2_rules[r] += g * g;
-        m.rule_weights[r] -= static_cast<float>(p.rule_lr_scale) * lr * g / (std::sqrt(g2_rules[r]) + kEps);
       }
       g2_bias += g * g;
       m.bias -= lr * g / (std::sqrt(g2_bias) + kEps);
@@ -207,6 +217,57 @@ bool in_goal_group(std::string_view category) {
 
 bool in_test_split(std::string_view id) { return (hash64(id) >> 11) % 10 < 3; }
 
+std::string obfuscate_for_training(std::string_view text, uint64_t variant) {
+  SplitMix rng{hash64(text) ^ variant};
+  const uint64_t kind = variant % 4;
+  std::string out;
+  out.reserve(text.size() * 3);
+  auto alpha = [](char c) { return std::isalpha(static_cast<unsigned char>(c)) != 0; };
+  for (size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    const bool next_alpha = i + 1 < text.size() && alpha(text[i + 1]);
+    switch (kind) {
+      case 0: {  // zero-width characters between the letters of words
+        out.push_back(c);
+        static constexpr const char* kZw[] = {"\xE2\x80\x8B", "\xE2\x80\x8C", "\xE2\x80\x8D",
+                                              "\xE2\x81\xA0", "\xEF\xBB\xBF"};
+        if (alpha(c) && next_alpha && rng.below(5) < 2) out += kZw[rng.below(5)];
+        break;
+      }
+      case 1: {  // Cyrillic look-alikes for Latin letters
+        static constexpr struct { char latin; const char* cyrillic; } kHomo[] = {
+            {'a', "\xD0\xB0"}, {'c', "\xD1\x81"}, {'e', "\xD0\xB5"}, {'o', "\xD0\xBE"},
+            {'p', "\xD1\x80"}, {'x', "\xD1\x85"}, {'y', "\xD1\x83"}, {'i', "\xD1\x96"},
+            {'s', "\xD1\x95"}, {'A', "\xD0\x90"}, {'E', "\xD0\x95"}, {'O', "\xD0\x9E"},
+            {'T', "\xD0\xA2"}, {'H', "\xD0\x9D"}, {'C', "\xD0\xA1"}, {'P', "\xD0\xA0"}};
+        const char* sub = nullptr;
+        for (const auto& h : kHomo) {
+          if (h.latin == c) sub = h.cyrillic;
+        }
+        if (sub != nullptr && rng.below(3) < 2) out += sub;
+        else out.push_back(c);
+        break;
+      }
+      case 2: {  // leetspeak
+        static constexpr struct { char letter, digit; } kLeet[] = {
+            {'a', '4'}, {'e', '3'}, {'i', '1'}, {'o', '0'}, {'s', '5'}, {'t', '7'}, {'g', '9'}, {'b', '8'}, {'l', '1'}};
+        const char lower = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        char sub = 0;
+        for (const auto& l : kLeet) {
+          if (l.letter == lower) sub = l.digit;
+        }
+        out.push_back(sub != 0 && rng.below(4) < 3 ? sub : c);
+        break;
+      }
+      default:  // letters spelled out: "s a y  t h a t"
+        out.push_back(c);
+        if (alpha(c) && next_alpha) out.push_back(' ');
+        break;
+    }
+  }
+  return out;
+}
+
 namespace {
 
 Result<Prepared> prepare(const Example& e, const TrainParams& params) {
@@ -232,6 +293,42 @@ bool trainable(const Example& e) {
 }
 
 bool is_indirect(std::string_view category) { return category.substr(0, 9) == "indirect-"; }
+
+// The augmented copy of training line `e` (TrainParams::augment_obfuscation), if it gets one:
+// plain attacks of at most 2 KiB.
+bool augmentable(const Example& e) {
+  return e.is_attack && !is_indirect(e.category) && e.category.rfind("obfuscated", 0) != 0 &&
+         e.text.size() <= 2048;
+}
+
+Example augmented_copy(const Example& e, uint32_t kinds) {
+  Example c = e;
+  uint64_t v = hash64(e.id + "#augment");
+  // Only the kinds in `kinds` (bit k: kind k).
+  for (int step = 0; step < 4 && ((kinds >> (v % 4)) & 1u) == 0; ++step) ++v;
+  c.text = obfuscate_for_training(e.text, v);
+  c.category = "augmented-obfuscation";
+  return c;
+}
+
+// Direct injections, which may embed a benign line (TrainParams::benign_twins).
+bool has_benign_twin_candidate(const Example& e) {
+  return e.is_attack && e.category.rfind("injection-", 0) == 0;
+}
+
+// `text` without the longest of `benign` (training-split benign lines of at least 12 bytes)
+// that it contains, when at least 8 bytes remain; `text` itself otherwise.
+std::string without_benign_twin(const std::string& text, const std::vector<const Example*>& benign) {
+  const std::string* best = nullptr;
+  for (const Example* b : benign) {
+    if (b->text.size() + 8 > text.size() || (best != nullptr && b->text.size() <= best->size())) continue;
+    if (text.find(b->text) != std::string::npos) best = &b->text;
+  }
+  if (best == nullptr) return text;
+  std::string out = text;
+  out.erase(out.find(*best), best->size());
+  return out;
+}
 bool is_document(std::string_view category) {
   return is_indirect(category) || category.substr(0, 15) == "benign-document";
 }
@@ -241,11 +338,19 @@ bool is_document(std::string_view category) {
 std::vector<Example> training_view(const std::vector<Example>& examples, const TrainParams& params) {
   std::vector<Example> out;
   std::vector<const Example*> docs;
+  std::vector<const Example*> benign;
   for (const Example& e : examples) {
     if (!in_test_split(e.id) && is_document(e.category)) docs.push_back(&e);
+    if (!in_test_split(e.id) && !e.is_attack && e.text.size() >= 12) benign.push_back(&e);
   }
   for (const Example& e : examples) {
     if (in_test_split(e.id)) continue;
+    if (params.benign_twins && has_benign_twin_candidate(e)) {
+      Example c = e;
+      c.text = without_benign_twin(e.text, benign);
+      out.push_back(std::move(c));
+      continue;
+    }
     if (!params.indirect_spans || !is_indirect(e.category) || !e.is_attack) {
       out.push_back(e);
       continue;
@@ -303,6 +408,12 @@ Result<InjectionModel> train_injection_model(const std::vector<Example>& example
     ZTSLM_ASSIGN_OR_RETURN(Prepared p, prepare(e, params));
     prepared.push_back(std::move(p));
     s.n_train_attack += e.is_attack ? 1 : 0;
+    if (params.augment_obfuscation && augmentable(e)) {
+      ZTSLM_ASSIGN_OR_RETURN(Prepared aug, prepare(augmented_copy(e, params.augment_kinds), params));
+      aug.rules_only = params.augment_rules_only;
+      prepared.push_back(std::move(aug));
+      ++s.n_augmented;
+    }
     const std::string_view src = e.source;
     const size_t at = src.find('@');
     sources.insert(std::string(src.substr(0, at)));
@@ -339,12 +450,19 @@ Result<std::string> cross_validate_injection(const std::vector<Example>& example
   std::vector<int> fold_of;
   std::vector<bool> trained;
   std::vector<std::string> variant;  // generator transform of obfuscated lines
-  const std::vector<Example> train_split = training_view(examples, params);
+  // Benign twins are removed per fold below, with the benign lines of the training folds only
+  // (a twin in the held-out fold must not clean its attack).
+  TrainParams view_params = params;
+  view_params.benign_twins = false;
+  const std::vector<Example> train_split = training_view(examples, view_params);
+  std::vector<const Example*> originals;
   // Out-of-fold scores are for the original lines; the model trains on training_view's lines.
   std::map<std::string, const Example*> replaced;
   for (const Example& e : train_split) replaced[e.id] = &e;
   std::vector<Prepared> fit_version;  // the line as trained on, when it differs
   std::vector<size_t> fit_index;      // index into fit_version, or SIZE_MAX
+  std::vector<Prepared> augmented;    // augmented copies (fit only), with their origin's fold
+  std::vector<int> augmented_fold;
   for (const Example& e : examples) {
     if (in_test_split(e.id)) continue;
     const size_t hash = e.source.find("#obfuscate-");
@@ -353,9 +471,16 @@ Result<std::string> cross_validate_injection(const std::vector<Example>& example
                           : e.source.substr(hash + 11, e.source.find('<', hash) - hash - 11));
     ZTSLM_ASSIGN_OR_RETURN(Prepared p, prepare(e, params));
     prepared.push_back(std::move(p));
+    originals.push_back(&e);
     fold_of.push_back(static_cast<int>((hash64(e.id + "#cv") >> 7) % static_cast<uint64_t>(folds)));
     const auto it = replaced.find(e.id);
     trained.push_back(trainable(e) && it != replaced.end());
+    if (trained.back() && params.augment_obfuscation && augmentable(e)) {
+      ZTSLM_ASSIGN_OR_RETURN(Prepared aug, prepare(augmented_copy(e, params.augment_kinds), params));
+      aug.rules_only = params.augment_rules_only;
+      augmented.push_back(std::move(aug));
+      augmented_fold.push_back(fold_of.back());
+    }
     fit_index.push_back(SIZE_MAX);
     if (it != replaced.end() && it->second->text != e.text) {
       ZTSLM_ASSIGN_OR_RETURN(Prepared span, prepare(*it->second, params));
@@ -366,9 +491,30 @@ Result<std::string> cross_validate_injection(const std::vector<Example>& example
   std::vector<double> oof(prepared.size(), 0.0);
   for (int k = 0; k < folds; ++k) {
     std::vector<const Prepared*> fit_set;
+    std::vector<const Example*> fold_benign;
+    for (size_t i = 0; i < prepared.size(); ++i) {
+      const Example& e = *originals[i];
+      if (fold_of[i] != k && !e.is_attack && e.text.size() >= 12) fold_benign.push_back(&e);
+    }
+    std::vector<std::unique_ptr<Prepared>> twinless;  // this fold's attacks without their twin
     for (size_t i = 0; i < prepared.size(); ++i) {
       if (!trained[i] || fold_of[i] == k) continue;
+      const Example& e = *originals[i];
+      if (params.benign_twins && has_benign_twin_candidate(e)) {
+        const std::string text = without_benign_twin(e.text, fold_benign);
+        if (text != e.text) {
+          Example c = e;
+          c.text = text;
+          ZTSLM_ASSIGN_OR_RETURN(Prepared tp, prepare(c, params));
+          twinless.push_back(std::make_unique<Prepared>(std::move(tp)));
+          fit_set.push_back(twinless.back().get());
+          continue;
+        }
+      }
       fit_set.push_back(fit_index[i] == SIZE_MAX ? &prepared[i] : &fit_version[fit_index[i]]);
+    }
+    for (size_t i = 0; i < augmented.size(); ++i) {
+      if (augmented_fold[i] != k) fit_set.push_back(&augmented[i]);
     }
     const InjectionModel m = fit(fit_set, params, params.seed + static_cast<uint64_t>(k) + 1);
     for (size_t i = 0; i < prepared.size(); ++i) {

@@ -68,14 +68,41 @@ struct TrainParams {
   // After the first epoch, each line's gradient goes into its best-scoring candidate (view,
   // window or decoded payload), the one the detector's maximum picks.
   bool multiple_instance = false;
-  // Step size of the rule and signal weights relative to the n-gram weights. 3 was better in
-  // cross-validation but not shipped (docs/guard-injection-eval.md).
+  // Step size of the curated rules' weights relative to the n-gram weights. Above 1 it lifts
+  // benign look-alikes that match a rule (docs/guard-injection-eval.md).
   double rule_lr_scale = 1.0;
+  // The same for the obfuscation signals (injection_signal_names()): they fire on few lines,
+  // nearly all attacks, and need a large step to weigh enough (the CV winner).
+  double signal_lr_scale = 10.0;
+  // Obfuscated copies of plain training attacks: each trainable attack line (not already
+  // obfuscated, not indirect) also trains as one copy, transformed by a generic obfuscation
+  // picked by a hash of its id (zero-width characters inside words, Cyrillic homoglyphs,
+  // leetspeak, letters spelled out with spaces), in category "augmented-obfuscation". Hiding
+  // an instruction's words from filters is itself the attack; the copies teach the obfuscation
+  // signals and the de-obfuscated views from training data only. Off: not better in CV.
+  bool augment_obfuscation = false;
+  // Direct injections (injection-* categories) that embed a benign training line (a benign
+  // question followed by the injection, as in the deepset set) train without that line: the
+  // benign question itself is not attack evidence, and its benign twin otherwise scores high.
+  // Off: not better in CV (cross_validate_injection takes twins from the training folds only).
+  bool benign_twins = false;
+  // Weight of the augmented copies relative to their category weight (the copies are one
+  // category of as many lines as the plain attacks, which would otherwise outweigh each real
+  // category).
+  double augment_weight = 1.0;
+  uint32_t augment_kinds = 15;  // bit k: obfuscation kind k of obfuscate_for_training
+  // The copies train the signal weights only (not the rules, the n-grams or the bias) and do
+  // not count in the class balance.
+  bool augment_rules_only = true;
 };
+
+// The obfuscated copy of `text` that augment_obfuscation trains on (kind = `variant` % 4).
+std::string obfuscate_for_training(std::string_view text, uint64_t variant);
 
 struct TrainSummary {
   size_t n_train = 0, n_train_attack = 0;
   size_t n_excluded_licence = 0, n_excluded_harmful = 0, n_test = 0;
+  size_t n_augmented = 0;  // obfuscated copies (TrainParams::augment_obfuscation)
   std::vector<std::string> sources;  // distinct source repositories trained on
 };
 
