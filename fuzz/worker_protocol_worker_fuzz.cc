@@ -22,7 +22,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   // Bring the gateway to the state the first input byte selects: awaiting Ready, or generating.
   ZTSLM_CHECK(ep.on_send(Hello{kProtocolVersion, 4, 256}).has_value());
   if (mode & 1) {
-    ZTSLM_CHECK(ep.on_receive(*encode(Ready{kProtocolVersion, 100, 256, 256, 4, ""})).has_value());
+    ZTSLM_CHECK(ep.on_receive(*encode(Ready{kProtocolVersion, 100, 256, 256, 4, 4096, ""})).has_value());
     Generate g;
     g.session_id = 1;
     g.text = "x";

@@ -76,6 +76,8 @@ Result<Loaded> load(const WorkerOptions& opt) {
   return l;
 }
 
+void send_startup_error(int fd, const Status& s, const proto::Limits& limits);
+
 class Worker final {
  public:
   Worker(const WorkerOptions& opt, Loaded loaded, engine::ThreadPool& pool, std::string report)
@@ -122,7 +124,18 @@ class Worker final {
         const auto& h = std::get<proto::Hello>(f);
         n_ctx_ = std::min({h.n_ctx, opt_.max_n_ctx, l_.model->hparams().n_ctx_train});
         max_sessions_ = std::min(h.max_sessions, opt_.max_sessions);
+        // The first session is made now: its KV size is what Ready reports (every session
+        // here has the same n_ctx), a worker that cannot hold one fails at start, not at the
+        // first request, and that request finds it ready.
+        auto first = new_session();
+        if (!first.has_value()) {
+          log_line("session", first.error());
+          send_startup_error(opt_.socket_fd, first.error(), opt_.limits);
+          return kExitStartup;
+        }
         proto::Ready r;
+        r.session_kv_bytes = first->kv_bytes();
+        spare_.emplace(std::move(first).value());
         r.n_vocab = l_.model->n_vocab();
         r.n_ctx_train = l_.model->hparams().n_ctx_train;
         r.n_ctx = n_ctx_;
@@ -141,6 +154,12 @@ class Worker final {
       default:
         return violation(Status::failed_precondition("unexpected frame"));
     }
+  }
+
+  Result<engine::Session> new_session() {
+    engine::SessionOptions so;
+    so.n_ctx = n_ctx_;
+    return engine::Session::create(l_.model, pool_, so);
   }
 
   int close_session(uint64_t id) {
@@ -247,9 +266,7 @@ class Worker final {
         it = sessions_.emplace(id, std::move(*spare_)).first;
         spare_.reset();
       } else {
-        engine::SessionOptions so;
-        so.n_ctx = n_ctx_;
-        auto s = engine::Session::create(l_.model, pool_, so);
+        auto s = new_session();
         if (!s.has_value()) return fail_generation(id, s.error());
         it = sessions_.emplace(id, std::move(s).value()).first;
       }

@@ -3,7 +3,8 @@
 // with ZTSLM_FAKE_WORKER_MODE set, and a static initializer runs the fake before gtest starts.
 // It answers Hello with a valid Ready, then answers the first Generate with bytes that are not a
 // frame ("malformed"), or with a well-formed TokenChunk for a session that is not generating
-// ("wrong_session").
+// ("wrong_session"), or with a whole answer (TokenChunk "complete answer", GenerateEnd) after
+// which it exits at once, before the CloseSession of that request ("die_after_end").
 #include <unistd.h>
 
 #include <cstdlib>
@@ -55,6 +56,7 @@ int run_fake_worker(const std::string& mode) {
         r.n_ctx_train = 512;
         r.n_ctx = 256;
         r.max_sessions = 4;
+        r.session_kv_bytes = 1 << 20;
         r.lockdown = "fake worker: no lockdown";
         auto bytes = ep.on_send(r);
         if (!bytes.has_value() || !proto::send_datagram(fd, *bytes).ok()) return 2;
@@ -66,6 +68,16 @@ int run_fake_worker(const std::string& mode) {
         break;
       }
       case proto::FrameType::kGenerate: {
+        if (mode == "die_after_end") {
+          const uint64_t sid = std::get<proto::Generate>(*frame).session_id;
+          for (const proto::Frame& f : {proto::Frame(proto::TokenChunk{sid, "complete ", 1}),
+                                        proto::Frame(proto::TokenChunk{sid, "answer", 1}),
+                                        proto::Frame(proto::GenerateEnd{sid, 3, 2, 0, proto::FinishReason::kStop, 10, 20})}) {
+            auto bytes = ep.on_send(f);
+            if (!bytes.has_value() || !proto::send_datagram(fd, *bytes).ok()) return 2;
+          }
+          return 0;
+        }
         std::vector<std::byte> bad;
         if (mode == "wrong_session") {
           auto bytes = proto::encode(proto::TokenChunk{std::get<proto::Generate>(*frame).session_id + 1000, "x", 1});

@@ -107,10 +107,10 @@ std::string write_config(const std::string& dir, const std::string& mode) {
   return path;
 }
 
-std::string chat_body(bool stream) {
+std::string chat_body(bool stream, int max_tokens = 10) {
   json b = {{"model", "tiny"},
             {"messages", json::array({{{"role", "user"}, {"content", "Hello there, who are you?"}}})},
-            {"max_tokens", 10},
+            {"max_tokens", max_tokens},
             {"temperature", 0},
             {"seed", 7},
             {"stream", stream}};
@@ -237,7 +237,9 @@ TEST(GatewayWorkerE2eTest, AWorkerKilledMidGenerationFailsOnlyThatRequest) {
   auto srv = Server::start(cfg, parts);
   ASSERT_TRUE(srv.has_value()) << srv.error().to_string();
   auto post = [&](bool stream) {
-    return curl_request((*srv)->port(), (*srv)->ca_file(), "POST", "/v1/chat/completions", chat_body(stream),
+    // 64 tokens: the kill at the first text lands while the worker is still generating (a
+    // worker that had already sent GenerateEnd would rightly give the whole answer).
+    return curl_request((*srv)->port(), (*srv)->ca_file(), "POST", "/v1/chat/completions", chat_body(stream, 64),
                         {bearer(key)});
   };
 
@@ -263,6 +265,77 @@ TEST(GatewayWorkerE2eTest, AWorkerKilledMidGenerationFailsOnlyThatRequest) {
   }
   EXPECT_TRUE(audited_503);
   (*srv)->stop();
+  std::filesystem::remove_all(dir);
+}
+
+// A worker (the fake of fake_worker.cc, mode die_after_end) that sends a whole answer and
+// GenerateEnd, then dies before the gateway has finished the request: the client gets the whole
+// answer, streamed or not, and the death is audited.
+TEST(GatewayWorkerE2eTest, AWorkerDyingAfterGenerateEndStillAnswersInFull) {
+  auto w = sandbox::SealedMemfdWriter::create("fake-model", 16);
+  ASSERT_TRUE(w.has_value());
+  ASSERT_TRUE(w->append(as_bytes(std::string("fake worker model"))).ok());
+  auto memfd = w->seal();
+  ASSERT_TRUE(memfd.has_value());
+  ::setenv("ZTSLM_FAKE_WORKER_MODE", "die_after_end", 1);
+  ManualClock clock;
+  MemoryKeyAuth auth(clock);
+  SimpleAuditSink audit("", 4096);
+  scheduler::WorkerBackendOptions wo;
+  wo.binary = "/proc/self/exe";  // this test executable, run as the fake worker
+  wo.model_fd = memfd->get();
+  wo.model_id = "tiny";
+  wo.count = 1;
+  wo.restart_backoff_ms = 10;
+  wo.drop_user = ::geteuid() == 0;
+  wo.audit = &audit;
+  // Set for the whole test: every restarted worker is forked from this process.
+  auto wb = scheduler::WorkerBackend::create(wo);
+  ASSERT_TRUE(wb.has_value()) << wb.error().to_string();
+  const std::string key = auth.create_key("alice", "t1", {"user"});
+  const std::string dir = make_temp_dir();
+  ServerConfig cfg = *default_config();
+  cfg.port = 0;
+  cfg.state_dir = dir;
+  cfg.model.allow_unsigned = true;
+  ServerParts parts;
+  parts.backend = wb->get();
+  parts.auth = &auth;
+  parts.audit = &audit;
+  parts.clock = &clock;
+  auto srv = Server::start(cfg, parts);
+  ASSERT_TRUE(srv.has_value()) << srv.error().to_string();
+  auto post = [&](bool stream) {
+    return curl_request((*srv)->port(), (*srv)->ca_file(), "POST", "/v1/chat/completions", chat_body(stream),
+                        {bearer(key)});
+  };
+
+  const HttpResp plain = post(false);
+  ASSERT_EQ(plain.status, 200) << plain.body;
+  EXPECT_EQ(plain.j()["choices"][0]["message"]["content"], "complete answer") << plain.body;
+  EXPECT_EQ(plain.j()["choices"][0]["finish_reason"], "stop") << plain.body;
+  ASSERT_TRUE((*wb)->wait_until_up_for_test(1, 30000));
+  const HttpResp stream = post(true);
+  EXPECT_EQ(stream.status, 200);
+  std::string streamed;
+  for (size_t at = stream.body.find("\"content\":\""); at != std::string::npos;
+       at = stream.body.find("\"content\":\"", at + 1)) {
+    const size_t start = at + 11;
+    streamed += stream.body.substr(start, stream.body.find('"', start) - start);
+  }
+  EXPECT_EQ(streamed, "complete answer") << stream.body;
+  EXPECT_EQ(stream.body.find("\"error\""), std::string::npos) << stream.body;
+  EXPECT_NE(stream.body.find("data: [DONE]"), std::string::npos) << stream.body;
+  ASSERT_TRUE((*wb)->wait_until_up_for_test(2, 30000));
+  (*srv)->stop();
+  ::unsetenv("ZTSLM_FAKE_WORKER_MODE");
+  size_t ok_requests = 0, worker_deaths = 0;
+  for (const auto& r : audit.records()) {
+    if (r.route == "POST /v1/chat/completions" && r.http_status == 200) ++ok_requests;
+    if (r.route == "worker" && r.decision == "error") ++worker_deaths;
+  }
+  EXPECT_EQ(ok_requests, 2u);
+  EXPECT_EQ(worker_deaths, 2u);
   std::filesystem::remove_all(dir);
 }
 

@@ -4,12 +4,15 @@
 #include "server/scheduler/worker_backend.h"
 
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <cstdlib>
 #include <fstream>
 #include <iterator>
+#include <map>
 #include <mutex>
 #include <sstream>
 
@@ -17,6 +20,8 @@
 #include "core/byte_reader.h"
 #include "sandbox/lockdown.h"
 #include "sandbox/memfd.h"
+#include "server/clock.h"
+#include "server/session/session_store.h"
 #include "test_util.h"
 
 namespace ztslm::server::scheduler {
@@ -333,6 +338,54 @@ TEST_F(WorkerBackendTest, PerTenantWorkersAreSeparateProcesses) {
   EXPECT_EQ((*wb)->restarts(), 0u);
 }
 
+// The weights of per-tenant workers are the sealed memfd's pages, mapped by every worker: no
+// worker holds a private copy (no anonymous pages in that mapping) and what one has resident
+// the other maps too, so an extra tenant costs its KV caches and scratch, not the model.
+TEST_F(WorkerBackendTest, PerTenantWorkersShareTheModelPages) {
+  WorkerBackendOptions o = options();
+  o.per_tenant = true;
+  o.count = 2;
+  auto wb = WorkerBackend::create(o);
+  ASSERT_TRUE(wb.has_value()) << wb.error().to_string();
+  for (const char* tenant : {"acme", "globex"}) {
+    GenerateRequest r = chat("Hello");
+    r.tenant = tenant;
+    ASSERT_TRUE(run(**wb, r).result.has_value());
+  }
+  std::vector<pid_t> pids;
+  for (const auto& w : (*wb)->workers()) {
+    if (w.pid > 0) pids.push_back(w.pid);
+  }
+  ASSERT_EQ(pids.size(), 2u);
+  struct stat st {};
+  ASSERT_EQ(::fstat(memfd_.get(), &st), 0);
+  for (pid_t pid : pids) {
+    // The fields of the memfd's mapping(s) in /proc/<pid>/smaps, in kB.
+    std::ifstream in("/proc/" + std::to_string(pid) + "/smaps");
+    if (!in) GTEST_SKIP() << "cannot read a worker's smaps (it is not dumpable: needs root or CAP_SYS_PTRACE)";
+    std::map<std::string, uint64_t> kb;
+    bool in_memfd = false;
+    std::string line;
+    while (std::getline(in, line)) {
+      if (!line.empty() && std::isxdigit(static_cast<unsigned char>(line[0])) && line.find('-') < 16) {
+        in_memfd = line.find("/memfd:model") != std::string::npos;  // a new mapping starts
+        continue;
+      }
+      if (!in_memfd) continue;
+      std::istringstream ls(line);
+      std::string key;
+      uint64_t v = 0;
+      if (ls >> key >> v) kb[key] += v;
+    }
+    ASSERT_GT(kb["Rss:"], 0u) << "pid " << pid << ": no resident memfd mapping";
+    EXPECT_LE(kb["Rss:"] * 1024, static_cast<uint64_t>(st.st_size) + 4096);
+    EXPECT_EQ(kb["Anonymous:"], 0u) << "pid " << pid << ": weights copied into private memory";
+    // shmem pages are dirty by nature: shared ones show as Shared_Dirty.
+    const uint64_t shared = kb["Shared_Clean:"] + kb["Shared_Dirty:"];
+    EXPECT_GE(shared * 10, kb["Rss:"] * 9) << "pid " << pid << ": rss " << kb["Rss:"] << " kB, shared " << shared;
+  }
+}
+
 TEST_F(WorkerBackendTest, AStartFailureIsReportedWithTheWorkersReason) {
   WorkerBackendOptions o = options();
   // A sealed memfd that is not a model: the worker reports why it cannot start.
@@ -379,6 +432,91 @@ TEST_F(FakeWorkerTest, AMalformedFrameEndsThatWorker) {
     }
     EXPECT_TRUE(audited) << mode;
   }
+}
+
+TEST_F(FakeWorkerTest, AWorkerThatDiesAfterGenerateEndCostsNoAnswer) {
+  auto wb = WorkerBackend::create(fake_options("die_after_end"));
+  ASSERT_TRUE(wb.has_value()) << wb.error().to_string();
+  for (int round = 1; round <= 2; ++round) {
+    const pid_t pid = (*wb)->workers()[0].pid;
+    Out out = run(**wb, chat("Hello"));
+    ASSERT_TRUE(out.result.has_value()) << out.result.error().to_string();
+    EXPECT_EQ(out.text, "complete answer");
+    EXPECT_EQ(out.result->completion_tokens, 2u);
+    EXPECT_EQ(out.result->finish_reason, "stop");
+    // The worker is replaced (and audited) all the same.
+    ASSERT_TRUE((*wb)->wait_until_up_for_test(static_cast<uint64_t>(round), 30000));
+    EXPECT_NE((*wb)->workers()[0].pid, pid);
+  }
+  size_t audited = 0;
+  for (const auto& r : audit_.records()) {
+    if (r.route != "worker" || r.decision != "error") continue;
+    for (const auto& why : r.reasons) {
+      if (why.find("after the generation ended") != std::string::npos) ++audited;
+    }
+  }
+  EXPECT_EQ(audited, 2u);
+}
+
+TEST_F(WorkerBackendTest, SessionsCountTheWorkersKvBytesAgainstTheByteBound) {
+  auto wb = WorkerBackend::create(options());
+  ASSERT_TRUE(wb.has_value()) << wb.error().to_string();
+  // A worker session weighs what the same session weighs in process.
+  cli::InProcessBackendOptions io;
+  io.model_path = model_path();
+  io.n_ctx = 256;
+  io.threads = 1;
+  auto ib = cli::InProcessBackend::create(io);
+  ASSERT_TRUE(ib.has_value()) << ib.error().to_string();
+  auto in_session = (*ib)->create_session();
+  ASSERT_TRUE(in_session.has_value());
+  const uint64_t per_session = (*in_session)->memory_bytes();
+  ASSERT_GT(per_session, 0u);
+  auto probe = (*wb)->create_session();
+  ASSERT_TRUE(probe.has_value());
+  EXPECT_EQ((*probe)->memory_bytes(), per_session);
+
+  // Room for two sessions: the third evicts the least recently used, whose cache the worker
+  // wipes, and the survivors keep working.
+  ManualClock clock;
+  SessionConfig cfg;
+  cfg.max_sessions = 16;
+  cfg.max_per_principal = 16;
+  cfg.max_bytes = 2 * per_session + per_session / 2;
+  SessionStore store(cfg, clock, [&] { return (*wb)->create_session(); });
+  const SessionOwner alice{"alice", "t1"};
+  auto a = store.create(alice);
+  auto b = store.create(alice);
+  ASSERT_TRUE(a.has_value() && b.has_value());
+  EXPECT_EQ(store.bytes(), 2 * per_session);
+  {
+    auto lease = store.acquire(b->id, alice);
+    ASSERT_TRUE(lease.has_value());
+    GenerateRequest r = chat("Hello");
+    r.session = lease->backend();
+    Out out = run(**wb, r);
+    ASSERT_TRUE(out.result.has_value()) << out.result.error().to_string();
+  }
+  auto c = store.create(alice);
+  ASSERT_TRUE(c.has_value()) << c.error().to_string();
+  EXPECT_EQ(store.evictions(), 1u);
+  EXPECT_EQ(store.size(), 2u);
+  EXPECT_EQ(store.bytes(), 2 * per_session);
+  EXPECT_THAT(store.acquire(a->id, alice), StatusIs(StatusCode::kNotFound));
+  // A bound below one session refuses to create any.
+  SessionConfig tiny = cfg;
+  tiny.max_bytes = per_session - 1;
+  SessionStore none(tiny, clock, [&] { return (*wb)->create_session(); });
+  EXPECT_THAT(none.create(alice), StatusIs(StatusCode::kResourceExhausted));
+  {
+    auto lease = store.acquire(c->id, alice);
+    ASSERT_TRUE(lease.has_value());
+    GenerateRequest r = chat("Hello again");
+    r.session = lease->backend();
+    Out out = run(**wb, r);
+    ASSERT_TRUE(out.result.has_value()) << out.result.error().to_string();
+  }
+  EXPECT_EQ((*wb)->restarts(), 0u);
 }
 
 }  // namespace

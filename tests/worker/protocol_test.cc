@@ -26,7 +26,7 @@ std::vector<Frame> sample_frames() {
   chat.messages = {{"system", "be brief"}, {"user", "hi"}};
   chat.sampling.seed = 42;
   return {Hello{kProtocolVersion, 8, 2048},
-          Ready{kProtocolVersion, 32000, 4096, 2048, 8, "seccomp kill"},
+          Ready{kProtocolVersion, 32000, 4096, 2048, 8, 4096, "seccomp kill"},
           text,
           tokens,
           chat,
@@ -122,6 +122,32 @@ TEST(FramesTest, LimitsAreEnforcedBothWays) {
   EXPECT_THAT(encode(e), StatusIs(StatusCode::kInvalidArgument));
 }
 
+TEST(FramesTest, ReadySessionKvBytesIsBounded) {
+  Ready r{kProtocolVersion, 100, 128, 128, 2, 4096, "x"};
+  auto bytes = encode(r);
+  ASSERT_TRUE(bytes.has_value());
+  constexpr size_t kAt = kHeaderBytes + 2 + 4 * 4;  // version, n_vocab, n_ctx_train, n_ctx, max_sessions
+  auto with_u64 = [&](uint64_t v) {
+    std::vector<std::byte> b = *bytes;
+    std::memcpy(b.data() + kAt, &v, sizeof v);
+    return b;
+  };
+  ASSERT_TRUE(decode(with_u64(4096)).has_value());
+  EXPECT_THAT(decode(with_u64(0)), StatusIs(StatusCode::kMalformed));
+  EXPECT_THAT(decode(with_u64(Limits().max_session_kv_bytes + 1)), StatusIs(StatusCode::kResourceExhausted));
+  EXPECT_THAT(decode(with_u64(~uint64_t{0})), StatusIs(StatusCode::kResourceExhausted));
+  Limits lim;
+  lim.max_session_kv_bytes = 1024;
+  EXPECT_THAT(decode(*bytes, lim), StatusIs(StatusCode::kResourceExhausted));
+  r.session_kv_bytes = 0;
+  EXPECT_THAT(encode(r), StatusIs(StatusCode::kInvalidArgument));  // the worker never sends it
+  // A gateway endpoint awaiting Ready treats an out-of-bound report as a violation.
+  GatewayEndpoint gw;
+  ASSERT_TRUE(gw.on_send(Hello{kProtocolVersion, 2, 128}).has_value());
+  EXPECT_FALSE(gw.on_receive(with_u64(0)).has_value());
+  EXPECT_EQ(gw.state(), State::kClosed);
+}
+
 // Drives both endpoints with the same frames, as a gateway and a worker would.
 TEST(EndpointTest, NormalConversation) {
   GatewayEndpoint gw;
@@ -139,7 +165,7 @@ TEST(EndpointTest, NormalConversation) {
     ASSERT_TRUE(got.has_value()) << got.error().to_string();
   };
   pass_to_worker(Hello{kProtocolVersion, 2, 128});
-  pass_to_gateway(Ready{kProtocolVersion, 100, 128, 128, 2, "x"});
+  pass_to_gateway(Ready{kProtocolVersion, 100, 128, 128, 2, 4096, "x"});
   EXPECT_EQ(gw.state(), State::kIdle);
   Generate g;
   g.session_id = 5;
@@ -197,7 +223,7 @@ TEST(EndpointTest, GatewayRejectsOutOfStateFrames) {
     Frame bad;
   };
   const Row rows[] = {
-      {"second ready", false, Ready{kProtocolVersion, 1, 1, 1, 1, ""}},
+      {"second ready", false, Ready{kProtocolVersion, 1, 1, 1, 1, 4096, ""}},
       {"chunk while idle", false, TokenChunk{5, "a", 1}},
       {"chunk for another session", true, TokenChunk{6, "a", 1}},
       {"end for another session", true, GenerateEnd{6, 1, 1, 0, FinishReason::kStop, 0, 0}},
@@ -209,7 +235,7 @@ TEST(EndpointTest, GatewayRejectsOutOfStateFrames) {
   for (const Row& r : rows) {
     GatewayEndpoint gw;
     ASSERT_TRUE(gw.on_send(Hello{kProtocolVersion, 2, 128}).has_value());
-    ASSERT_TRUE(gw.on_receive(*encode(Ready{kProtocolVersion, 100, 128, 128, 2, ""})).has_value());
+    ASSERT_TRUE(gw.on_receive(*encode(Ready{kProtocolVersion, 100, 128, 128, 2, 4096, ""})).has_value());
     if (r.generating) {
       Generate g;
       g.session_id = 5;

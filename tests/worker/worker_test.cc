@@ -185,6 +185,16 @@ TEST(WorkerTest, LockedDownWorkerGeneratesWhatTheEngineGenerates) {
     w.handshake();
     EXPECT_GT(w.ready().n_vocab, 0u);
     EXPECT_EQ(w.ready().n_ctx, 256u);
+    {
+      auto model = engine::Model::open(model_path());
+      ASSERT_TRUE(model.has_value());
+      engine::ThreadPool pool(1);
+      engine::SessionOptions so;
+      so.n_ctx = 256;
+      auto session = engine::Session::create(*model, pool, so);
+      ASSERT_TRUE(session.has_value());
+      EXPECT_EQ(w.ready().session_kv_bytes, session->kv_bytes());
+    }
     EXPECT_NE(w.ready().lockdown.find("seccomp kill"), std::string::npos) << w.ready().lockdown;
     // The running worker is confined.
     EXPECT_EQ(proc_field(w.pid(), "Seccomp"), "2");

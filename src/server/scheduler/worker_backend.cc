@@ -135,6 +135,9 @@ struct WorkerBackend::Core {
   bool stopping = false;
   bool have_info = false;
   ModelInfo info;
+  // KV bytes of one session as the first worker's Ready reported them (every later Ready must
+  // agree: same model, same n_ctx); what each BackendSession counts against sessions.max_bytes.
+  uint64_t session_kv_bytes = 0;
   uint64_t tick = 0;
   std::atomic<uint64_t> restarts{0};
   std::atomic<uint64_t> next_session{1};
@@ -277,6 +280,11 @@ struct WorkerBackend::Core {
     if (!have_info) {
       have_info = true;
       info.n_ctx = r.n_ctx;
+      session_kv_bytes = r.session_kv_bytes;  // bounded by the decoder (Limits::max_session_kv_bytes)
+    } else if (r.session_kv_bytes != session_kv_bytes || r.n_ctx != info.n_ctx) {
+      // SECURITY: a worker must not shrink what its sessions count against the byte bound.
+      return Status::failed_precondition("worker reports n_ctx {} and {} KV bytes per session, the first reported {} and {}",
+                                         r.n_ctx, r.session_kv_bytes, info.n_ctx, session_kv_bytes);
     }
     return Status();
   }
@@ -506,10 +514,14 @@ namespace {
 // A session id on one worker; its destructor has the worker wipe that session's KV cache.
 class WorkerSession final : public BackendSession {
  public:
-  WorkerSession(std::weak_ptr<WorkerBackend::Core> core, uint64_t id) : core_(std::move(core)), id_(id) {}
+  WorkerSession(std::weak_ptr<WorkerBackend::Core> core, uint64_t id, uint64_t kv_bytes)
+      : core_(std::move(core)), id_(id), kv_bytes_(kv_bytes) {}
   ~WorkerSession() override;
+  // The KV cache this session holds (or will hold) in its worker, as the workers reported it.
+  size_t memory_bytes() const override { return static_cast<size_t>(kv_bytes_); }
   std::weak_ptr<WorkerBackend::Core> core_;
   uint64_t id_;
+  uint64_t kv_bytes_;
   bool bound_ = false;  // guarded by Core::mu
   size_t slot_ = 0;
   uint64_t incarnation_ = 0;
@@ -625,7 +637,12 @@ bool WorkerBackend::wait_until_up_for_test(uint64_t min_restarts, uint32_t timeo
 }
 
 Result<std::unique_ptr<BackendSession>> WorkerBackend::create_session() {
-  return std::unique_ptr<BackendSession>(new WorkerSession(core_, core_->next_session.fetch_add(1)));
+  uint64_t kv_bytes = 0;
+  {
+    std::lock_guard<std::mutex> lock(core_->mu);
+    kv_bytes = core_->session_kv_bytes;
+  }
+  return std::unique_ptr<BackendSession>(new WorkerSession(core_, core_->next_session.fetch_add(1), kv_bytes));
 }
 
 Result<GenerateResult> WorkerBackend::generate(const GenerateRequest& req, const TokenCallback& on_text) {
@@ -744,21 +761,26 @@ Result<GenerateResult> WorkerBackend::generate_once(const GenerateRequest& req, 
     }
     // Pong and SessionClosed need nothing more: the endpoint has checked and recorded them.
   }
+  std::optional<Fault> close_fault;
   if (!fault.has_value() && ephemeral) {
     // A session-less request: its cache is wiped now.
     std::vector<uint64_t> mine = {g.session_id};
-    if (auto f = c.flush_closes(slot, mine)) {
-      fault = f;
-    } else if (auto f2 = c.settle(slot, mine)) {
-      fault = f2;
-    }
+    close_fault = c.flush_closes(slot, mine);
+    if (!close_fault.has_value()) close_fault = c.settle(slot, mine);
   }
   if (fault.has_value()) {
     c.fail(slot, fault->reason);
     retriable = r.first_token_ms == 0 && !cancelled && !end.has_value() && !req_error.has_value();
     return Status::unavailable("the worker serving this request failed; retry");
   }
-  c.release(slot, /*success=*/true);
+  if (close_fault.has_value()) {
+    // The worker failed after the generation had ended (GenerateEnd or the request's Error was
+    // in): the answer is whole, so the client gets it; the worker is replaced and audited, and
+    // its caches went with the process.
+    c.fail(slot, "after the generation ended: " + close_fault->reason);
+  } else {
+    c.release(slot, /*success=*/true);
+  }
   if (req_error.has_value()) return *req_error;
   if (cancelled || end->finish == proto::FinishReason::kCancelled) return Status::cancelled("generation cancelled");
   r.prompt_tokens = end->prompt_tokens;

@@ -9,7 +9,9 @@
 // Scheduling: one generation per worker at a time. A request goes to an idle worker (its
 // session's worker when it has one); when none is free it waits up to `queue_timeout_ms`, then
 // gets kUnavailable. A BackendSession is a session id on one worker; destroying it sends
-// CloseSession, so the worker wipes that KV cache. A request without a session runs under a
+// CloseSession, so the worker wipes that KV cache. Its memory_bytes() is the KV size of one
+// session as the workers' Ready reported it (bounded by the protocol's limit; a worker whose
+// report differs from the first one's is failed), so sessions.max_bytes bounds worker sessions. A request without a session runs under a
 // fresh id that is closed when it ends.
 //
 // Failure: a worker that exits, crashes, sends a frame the protocol does not allow, or does not

@@ -148,7 +148,14 @@ Result<Frame> decode_payload(FrameType type, Fields& f, const Limits& lim) {
       ZTSLM_TRY(f.u32(&r.n_ctx_train, "n_ctx_train"));
       ZTSLM_TRY(f.u32(&r.n_ctx, "n_ctx"));
       ZTSLM_TRY(f.u32(&r.max_sessions, "max_sessions"));
-      if (r.n_vocab == 0 || r.n_ctx == 0 || r.max_sessions == 0) return Status::malformed("ready has a zero size");
+      ZTSLM_TRY(f.u64(&r.session_kv_bytes, "session_kv_bytes"));
+      if (r.n_vocab == 0 || r.n_ctx == 0 || r.max_sessions == 0 || r.session_kv_bytes == 0) {
+        return Status::malformed("ready has a zero size");
+      }
+      if (r.session_kv_bytes > lim.max_session_kv_bytes) {
+        return Status::resource_exhausted("ready session_kv_bytes {} exceeds limit {}", r.session_kv_bytes,
+                                          lim.max_session_kv_bytes);
+      }
       ZTSLM_TRY(f.string(&r.lockdown, lim.max_report_bytes, "lockdown"));
       return Frame(std::move(r));
     }
@@ -266,6 +273,7 @@ struct PayloadEncoder {
     w.put_u32_le(r.n_ctx_train);
     w.put_u32_le(r.n_ctx);
     w.put_u32_le(r.max_sessions);
+    w.put_u64_le(r.session_kv_bytes);
     put_string(w, r.lockdown);
   }
   void operator()(const Generate& g) const {

@@ -39,6 +39,7 @@ struct Limits {
   size_t max_chunk_bytes = size_t{64} << 10;  // one TokenChunk's text
   size_t max_message_bytes = 256;             // Error text
   size_t max_report_bytes = 1024;             // Ready's lock-down report
+  uint64_t max_session_kv_bytes = uint64_t{16} << 30;  // Ready: engine::SessionOptions::max_kv_bytes
 };
 
 enum class FrameType : uint8_t {
@@ -69,6 +70,9 @@ struct Ready {
   uint32_t n_ctx_train = 0;
   uint32_t n_ctx = 0;          // per session, as granted
   uint32_t max_sessions = 0;
+  // KV cache bytes of one session at the granted n_ctx (every session of a worker has the same);
+  // the gateway counts it against sessions.max_bytes. [1, Limits::max_session_kv_bytes].
+  uint64_t session_kv_bytes = 0;
   std::string lockdown;        // sandbox::LockdownReport::to_string()
   friend bool operator==(const Ready&, const Ready&) = default;
 };
