@@ -153,6 +153,28 @@ TEST_F(WorkerBackendTest, ChatThroughAWorkerEqualsInProcess) {
   EXPECT_EQ(w.text, i.text);
 }
 
+// A session-less request runs on the wiped session a previous one left behind (the spare):
+// nothing of that request's context may carry over, on either path.
+TEST_F(WorkerBackendTest, ASessionLessRequestStartsFromAnEmptyContext) {
+  WorkerBackendOptions o = options();
+  o.count = 1;
+  auto wb = WorkerBackend::create(o);
+  ASSERT_TRUE(wb.has_value()) << wb.error().to_string();
+  cli::InProcessBackendOptions io;
+  io.model_path = model_path();
+  io.n_ctx = 256;
+  io.threads = 1;
+  auto ib = cli::InProcessBackend::create(io);
+  ASSERT_TRUE(ib.has_value()) << ib.error().to_string();
+  for (Backend* b : {static_cast<Backend*>(wb->get()), static_cast<Backend*>(ib->get())}) {
+    Out first = run(*b, chat("Tell me a story."));
+    Out second = run(*b, chat("Tell me a story."));
+    ASSERT_TRUE(first.result.has_value() && second.result.has_value());
+    EXPECT_EQ(second.result->cached_tokens, 0u);
+    EXPECT_EQ(second.text, first.text);
+  }
+}
+
 TEST_F(WorkerBackendTest, SessionKeepsItsCacheOnItsWorkerAndIsWipedWhenDestroyed) {
   auto wb = WorkerBackend::create(options());
   ASSERT_TRUE(wb.has_value()) << wb.error().to_string();
