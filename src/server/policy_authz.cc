@@ -1,14 +1,76 @@
 #include "server/policy_authz.h"
 
-#include "policy/json.h"
+#include <cmath>
+#include <limits>
+
+#include "core/utf8.h"
 
 namespace ztslm::server {
 
+namespace {
+
+// A string as the policy sees it: valid UTF-8, each invalid byte replaced by U+FFFD.
+std::string policy_string(const std::string& s) {
+  if (is_valid_utf8(s)) return s;
+  std::string out;
+  out.reserve(s.size() + 8);
+  for (size_t i = 0; i < s.size();) {
+    char32_t cp = 0;
+    size_t len = 0;
+    if (decode_utf8(s, i, &cp, &len)) {
+      out.append(s, i, len);
+      i += len;
+    } else {
+      out += "\xEF\xBF\xBD";
+      ++i;
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+policy::Value policy_value(const nlohmann::json& j) {
+  using policy::Value;
+  switch (j.type()) {
+    case nlohmann::json::value_t::null:
+    case nlohmann::json::value_t::discarded:
+    case nlohmann::json::value_t::binary:
+      return Value::null();
+    case nlohmann::json::value_t::boolean:
+      return Value::boolean(j.get<bool>());
+    case nlohmann::json::value_t::number_integer:
+      return Value::integer(j.get<int64_t>());
+    case nlohmann::json::value_t::number_unsigned: {
+      const uint64_t u = j.get<uint64_t>();
+      if (u <= static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) return Value::integer(static_cast<int64_t>(u));
+      return Value::number(static_cast<double>(u));
+    }
+    case nlohmann::json::value_t::number_float: {
+      const double d = j.get<double>();
+      return std::isfinite(d) ? Value::number(d) : Value::null();  // as JSON text would carry it
+    }
+    case nlohmann::json::value_t::string:
+      return Value::string(policy_string(j.get_ref<const std::string&>()));
+    case nlohmann::json::value_t::array: {
+      policy::Array items;
+      items.reserve(j.size());
+      for (const auto& e : j) items.push_back(policy_value(e));
+      return Value::array(std::move(items));
+    }
+    case nlohmann::json::value_t::object: {
+      policy::Entries entries;
+      entries.reserve(j.size());
+      for (const auto& [k, v] : j.items()) entries.emplace_back(Value::string(policy_string(k)), policy_value(v));
+      return Value::object(std::move(entries));
+    }
+  }
+  return Value::null();
+}
+
 Result<Decision> PolicyAuthorizer::authorize(const nlohmann::json& input) {
-  // The input is ours (built by build_policy_input); its text form is the policy's JSON.
-  auto value = policy::parse_json(input.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
-  if (!value.has_value()) return value.error();
-  const policy::Decision pd = pdp_->decide(*value);
+  // The input is ours (built by build_policy_input): converted in memory, no JSON text between.
+  const policy::Decision pd = pdp_->decide(policy_value(input));
   Decision d;
   d.allow = pd.allow && pd.error.ok();
   d.reasons = pd.reasons;

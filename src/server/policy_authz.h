@@ -19,6 +19,10 @@ class PolicyAuthorizer final : public Authorizer {
   const policy::DecisionPoint* pdp_;
 };
 
+// The policy's value of a JSON document (what parsing its JSON text would give; strings with
+// invalid UTF-8 get U+FFFD, non-finite numbers become null).
+policy::Value policy_value(const nlohmann::json& j);
+
 // The shipped policy (policy/default.rego and policy/default_test.rego), compiled in.
 std::vector<policy::SourceFile> default_policy_files();
 

@@ -6,9 +6,11 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <limits>
 #include <utility>
 
 #include "cli/inprocess_backend.h"
+#include "policy/json.h"
 #include "server/e2e_util.h"
 #include "server/gateway.h"
 #include "server/server.h"
@@ -172,6 +174,33 @@ TEST(PolicyInputTest, CarriesTheModelProvenance) {
   a.model_verified = true;
   in = build_policy_input(a);
   EXPECT_EQ(in["model"], json({{"name", "m"}, {"digest", digest}, {"verified", true}, {"signer", "acme"}, {"allow_unsigned", false}}));
+}
+
+// The input document reaches the policy converted in memory: the same value its JSON text would
+// parse to, for every kind of JSON value the gateway can put in it.
+TEST(PolicyInputTest, InMemoryConversionEqualsParsingTheJsonText) {
+  const Principal t1 = user("t1");
+  PolicyInputArgs a;
+  a.principal = &t1;
+  a.action = "generate";
+  a.model_id = "m";
+  json in = build_policy_input(a);
+  in["extra"] = {{"unicode", "caf\u00e9 \u2603 \U0001F600"},
+                 {"ints", {0, -1, int64_t{9007199254740993}, std::numeric_limits<int64_t>::min()}},
+                 {"big_unsigned", uint64_t{18446744073709551615u}},
+                 {"floats", {0.5, -2.25, 1e300, 3.0}},
+                 {"nested", {{"b", {{"z", nullptr}, {"a", true}}}, {"a", json::array()}, {"", json::object()}}},
+                 {"escapes", std::string("tab\t quote\" nul") + '\0'}};
+  const auto parsed = policy::parse_json(in.dump());
+  ASSERT_TRUE(parsed.has_value()) << parsed.error().to_string();
+  EXPECT_EQ(policy_value(in), *parsed) << policy::to_json(policy_value(in));
+  // Bytes that are not UTF-8 become U+FFFD, as the JSON writer's replacement would make them.
+  json bad = {{"s", std::string("a\xff\xc3" "b")}};
+  const auto want = policy::parse_json(bad.dump(-1, ' ', false, json::error_handler_t::replace));
+  ASSERT_TRUE(want.has_value());
+  EXPECT_EQ(policy_value(bad), *want);
+  // A non-finite number is null, as in the JSON text.
+  EXPECT_EQ(policy_value(json(std::numeric_limits<double>::infinity())), policy::Value::null());
 }
 
 TEST(PolicyAuthorizerTest, ShippedDefaultPolicyAllowsAVerifiedModel) {
