@@ -83,6 +83,15 @@ class WorkerBackendTest : public ::testing::Test {
     return o;
   }
 
+  // The same model served in process, with the workers' context size and one thread.
+  static Result<std::unique_ptr<cli::InProcessBackend>> in_process() {
+    cli::InProcessBackendOptions io;
+    io.model_path = model_path();
+    io.n_ctx = 256;
+    io.threads = 1;
+    return cli::InProcessBackend::create(io);
+  }
+
   static GenerateRequest chat(const std::string& text, uint32_t max_tokens = 12) {
     GenerateRequest r;
     r.is_chat = true;
@@ -121,11 +130,7 @@ class WorkerBackendTest : public ::testing::Test {
 TEST_F(WorkerBackendTest, ChatThroughAWorkerEqualsInProcess) {
   auto wb = WorkerBackend::create(options());
   ASSERT_TRUE(wb.has_value()) << wb.error().to_string();
-  cli::InProcessBackendOptions io;
-  io.model_path = model_path();
-  io.n_ctx = 256;
-  io.threads = 1;
-  auto ib = cli::InProcessBackend::create(io);
+  auto ib = in_process();
   ASSERT_TRUE(ib.has_value()) << ib.error().to_string();
   EXPECT_EQ((*wb)->model_info().n_ctx, 256u);
   EXPECT_EQ((*wb)->model_info().id, "tiny");
@@ -160,11 +165,7 @@ TEST_F(WorkerBackendTest, ASessionLessRequestStartsFromAnEmptyContext) {
   o.count = 1;
   auto wb = WorkerBackend::create(o);
   ASSERT_TRUE(wb.has_value()) << wb.error().to_string();
-  cli::InProcessBackendOptions io;
-  io.model_path = model_path();
-  io.n_ctx = 256;
-  io.threads = 1;
-  auto ib = cli::InProcessBackend::create(io);
+  auto ib = in_process();
   ASSERT_TRUE(ib.has_value()) << ib.error().to_string();
   for (Backend* b : {static_cast<Backend*>(wb->get()), static_cast<Backend*>(ib->get())}) {
     Out first = run(*b, chat("Tell me a story."));
@@ -484,11 +485,7 @@ TEST_F(WorkerBackendTest, SessionsCountTheWorkersKvBytesAgainstTheByteBound) {
   auto wb = WorkerBackend::create(options());
   ASSERT_TRUE(wb.has_value()) << wb.error().to_string();
   // A worker session weighs what the same session weighs in process.
-  cli::InProcessBackendOptions io;
-  io.model_path = model_path();
-  io.n_ctx = 256;
-  io.threads = 1;
-  auto ib = cli::InProcessBackend::create(io);
+  auto ib = in_process();
   ASSERT_TRUE(ib.has_value()) << ib.error().to_string();
   auto in_session = (*ib)->create_session();
   ASSERT_TRUE(in_session.has_value());
