@@ -20,6 +20,7 @@
 #include "core/byte_reader.h"
 #include "sandbox/lockdown.h"
 #include "sandbox/memfd.h"
+#include "sandbox/sealed_copy.h"
 #include "server/clock.h"
 #include "server/session/session_store.h"
 #include "test_util.h"
@@ -27,20 +28,10 @@
 namespace ztslm::server::scheduler {
 namespace {
 
+using ::ztslm::testing::sealed_copy;
 using ::ztslm::testing::testdata_path;
 
 std::string model_path() { return testdata_path("models/tiny-llama-spm-Q8_0.gguf"); }
-
-sandbox::UniqueFd sealed_copy(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  auto w = sandbox::SealedMemfdWriter::create("model", bytes.size());
-  EXPECT_TRUE(w.has_value());
-  EXPECT_THAT(w->append(as_bytes(bytes)), IsOk());
-  auto fd = w->seal();
-  EXPECT_TRUE(fd.has_value());
-  return std::move(fd).value();
-}
 
 // Records what the supervisor audits.
 class MemoryAudit final : public AuditSink {

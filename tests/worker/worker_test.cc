@@ -17,6 +17,7 @@
 #include "engine/tokenizer/tokenizer.h"
 #include "engine/tokenizer/vocab.h"
 #include "sandbox/memfd.h"
+#include "sandbox/sealed_copy.h"
 #include "test_util.h"
 #include "worker/protocol/endpoint.h"
 #include "worker/protocol/transport.h"
@@ -25,20 +26,10 @@ namespace ztslm::worker {
 namespace {
 
 namespace proto = protocol;
+using ::ztslm::testing::sealed_copy;
 using ::ztslm::testing::testdata_path;
 
 std::string model_path() { return testdata_path("models/tiny-llama-spm-Q8_0.gguf"); }
-
-sandbox::UniqueFd sealed_copy(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  auto w = sandbox::SealedMemfdWriter::create("model", bytes.size());
-  EXPECT_TRUE(w.has_value());
-  EXPECT_THAT(w->append(as_bytes(bytes)), IsOk());
-  auto fd = w->seal();
-  EXPECT_TRUE(fd.has_value());
-  return std::move(fd).value();
-}
 
 class WorkerProcess {
  public:
