@@ -54,7 +54,8 @@ class ServeProcess {
  public:
   ~ServeProcess() { stop(); }
 
-  bool start(const std::vector<std::string>& args) {
+  // `cwd`: the working directory of the process ("" = this one's).
+  bool start(const std::vector<std::string>& args, const std::string& cwd = "") {
     std::string bin = ZTSLM_BINARY;
     std::vector<std::string> copy = args;
     std::vector<char*> argv = {bin.data()};
@@ -66,6 +67,7 @@ class ServeProcess {
     if (pid_ == 0) {
       ::dup2(out_pipe[1], 1);
       ::dup2(err_pipe[1], 2);
+      if (!cwd.empty() && ::chdir(cwd.c_str()) != 0) ::_exit(126);
       ::execv(bin.c_str(), argv.data());
       ::_exit(127);
     }
@@ -350,6 +352,39 @@ TEST_F(ServeTrustTest, SignedModelServesWithItsDigestEverywhere) {
   }
   EXPECT_TRUE(load_event);
   EXPECT_EQ(n_requests, 4);
+}
+
+// A config file naming the model, the publisher key and the state directory relative to itself
+// serves from any working directory (systemd starts services in /).
+TEST_F(ServeTrustTest, RelativePathsInTheConfigResolveAgainstItsDirectory) {
+  sign("p256-signing-key");
+  fs::copy_file(keys_ + "/p256-signing-key-pub.pem", dir_ / "k.pem");
+  std::string y = "listen: {port: 0}\nstate_dir: state\n";
+  y += "model:\n  path: m.gguf\n  id: qwen2-0.5b-instruct\n  n_ctx: 64\n  threads: 1\n";
+  y += "worker:\n  count: 1\n  threads: 1\n  allow_degraded_lockdown: ";
+  y += sandbox::landlock_abi_version() == 0 ? "true\n" : "false\n";
+  y += "trust:\n  publishers:\n    - {name: acme, public_key_file: k.pem}\n";
+  write_file((dir_ / "relative.yaml").string(), y);
+  const fs::path elsewhere = dir_ / "elsewhere";
+  fs::create_directories(elsewhere);
+
+  ServeProcess p;
+  ASSERT_TRUE(p.start({"serve", "--config", (dir_ / "relative.yaml").string()}, elsewhere.string())) << p.err();
+  EXPECT_NE(p.out().find("state " + state_), std::string::npos) << p.out();
+  const HttpResp models = curl_request(p.port(), state_ + "/tls/ca.pem", "GET", "/v1/models", "", {bearer(p.admin_key())});
+  ASSERT_EQ(models.status, 200) << models.body;
+  EXPECT_EQ(models.j()["data"][0]["ztslm"]["signer"], "acme");
+  EXPECT_EQ(models.j()["data"][0]["ztslm"]["digest"], sha256_of_model());
+  ASSERT_EQ(p.stop(), 0) << p.err();
+  EXPECT_TRUE(fs::is_empty(elsewhere)) << "serve wrote into its working directory";
+
+  // Command-line paths keep resolving against the working directory: --model m.gguf from
+  // `elsewhere` names a file that is not there.
+  ServeProcess q;
+  EXPECT_FALSE(q.start({"serve", "--config", (dir_ / "relative.yaml").string(), "--model", "m.gguf"},
+                       elsewhere.string()));
+  EXPECT_NE(q.exit_code(), 0);
+  EXPECT_NE(q.err().find("model m.gguf refused"), std::string::npos) << q.err();
 }
 
 TEST_F(ServeTrustTest, AllowUnsignedServesLoudlyAsUnverified) {

@@ -1,5 +1,10 @@
 #include "server/config/config.h"
 
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+
 #include "test_util.h"
 
 namespace ztslm::server {
@@ -180,6 +185,88 @@ TEST(ConfigTest, AnomalyJwtAndSessionBytesSections) {
   EXPECT_EQ(c->jwt.tenant_claim, "tenant");
   EXPECT_EQ(c->jwt.default_roles, (std::vector<std::string>{"user"}));
   EXPECT_EQ(c->sessions.max_bytes, 1048576u);
+}
+
+// Every file path field of a config file, relative in the file, resolves against the file's
+// directory; absolute paths, "${data}/..." and empty values stay as written.
+TEST(ConfigTest, RelativePathsResolveAgainstTheConfigFileDirectory) {
+  const std::string yaml =
+      "state_dir: state\n"
+      "tls: {cert_file: tls/cert.pem, key_file: ./tls/key.pem, client_ca_file: ../ca/clients.pem}\n"
+      "model: {path: m.gguf, signature_path: sigs/m.gguf.sig}\n"
+      "trust:\n  publishers:\n    - {name: a, public_key_file: k.pem}\n"
+      "    - {name: b, public_key_file: /abs/b.pem}\n    - {name: c, public_key_pem: \"k/rel.pem\"}\n"
+      "    - {name: d, public_key_file: \"${data}/models/demo/demo-publisher.pub.pem\"}\n"
+      "worker: {binary: bin/ztslm}\n"
+      "jwt: {jwks_file: jwks.json, jwks_ca_file: idp-ca.pem, issuers: [i], audiences: [a]}\n"
+      "policy: {path: policy.d}\n"
+      "guard: {injection_model: guard/injection.ztim}\n";
+  auto base = default_config();
+  ASSERT_TRUE(base.has_value());
+  auto c = parse_config(yaml, *base, "/etc/ztslm");
+  ASSERT_TRUE(c.has_value()) << c.error().to_string();
+  EXPECT_EQ(c->state_dir, "/etc/ztslm/state");
+  EXPECT_EQ(c->tls.cert_file, "/etc/ztslm/tls/cert.pem");
+  EXPECT_EQ(c->tls.key_file, "/etc/ztslm/./tls/key.pem");
+  EXPECT_EQ(c->tls.client_ca_file, "/etc/ztslm/../ca/clients.pem");
+  EXPECT_EQ(c->model.path, "/etc/ztslm/m.gguf");
+  EXPECT_EQ(c->model.signature_path, "/etc/ztslm/sigs/m.gguf.sig");
+  ASSERT_EQ(c->trust.publishers.size(), 4u);
+  EXPECT_EQ(c->trust.publishers[0].public_key_file, "/etc/ztslm/k.pem");
+  EXPECT_EQ(c->trust.publishers[1].public_key_file, "/abs/b.pem");
+  EXPECT_EQ(c->trust.publishers[2].public_key_pem, "k/rel.pem");  // PEM text, not a path
+  EXPECT_EQ(c->trust.publishers[3].public_key_file, "${data}/models/demo/demo-publisher.pub.pem");
+  EXPECT_EQ(c->worker.binary, "/etc/ztslm/bin/ztslm");
+  EXPECT_EQ(c->jwt.jwks_file, "/etc/ztslm/jwks.json");
+  EXPECT_EQ(c->jwt.jwks_ca_file, "/etc/ztslm/idp-ca.pem");
+  EXPECT_EQ(c->policy_path, "/etc/ztslm/policy.d");
+  EXPECT_EQ(c->guard_injection_model, "/etc/ztslm/guard/injection.ztim");
+
+  // What the file does not name keeps the embedded default (a "${data}/" path), and the same
+  // document without a directory (the embedded default's own parse) keeps every value as written.
+  auto d = parse_config("model: {path: m.gguf}\nguard: {injection_model: \"\"}\n", *base, "/etc/ztslm");
+  ASSERT_TRUE(d.has_value()) << d.error().to_string();
+  ASSERT_EQ(d->trust.publishers.size(), 1u);
+  EXPECT_EQ(d->trust.publishers[0].public_key_file, "${data}/models/demo/demo-publisher.pub.pem");
+  EXPECT_EQ(d->guard_injection_model, "");  // "" = rules only, not the directory
+  EXPECT_EQ(d->state_dir, "");              // still the default search
+  auto e = parse_config(yaml, *base);
+  ASSERT_TRUE(e.has_value()) << e.error().to_string();
+  EXPECT_EQ(e->model.path, "m.gguf");
+  EXPECT_EQ(e->trust.publishers[0].public_key_file, "k.pem");
+}
+
+TEST(ConfigTest, ResolveConfigPath) {
+  EXPECT_EQ(resolve_config_path("m.gguf", "/srv/z"), "/srv/z/m.gguf");
+  EXPECT_EQ(resolve_config_path("m.gguf", "/"), "/m.gguf");
+  EXPECT_EQ(resolve_config_path("/m.gguf", "/srv/z"), "/m.gguf");
+  EXPECT_EQ(resolve_config_path("${data}/m.gguf", "/srv/z"), "${data}/m.gguf");
+  EXPECT_EQ(resolve_config_path("${data}m.gguf", "/srv/z"), "/srv/z/${data}m.gguf");  // not the prefix
+  EXPECT_EQ(resolve_config_path("", "/srv/z"), "");
+  EXPECT_EQ(resolve_config_path("m.gguf", ""), "m.gguf");
+}
+
+// load_config_file takes the directory from the file's own path, made absolute once against
+// the working directory of the moment: a later change of directory changes nothing.
+TEST(ConfigTest, LoadConfigFileResolvesAgainstItsDirectory) {
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::path(::testing::TempDir()) / ("ztslm_config_rel_" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir / "etc");
+  std::ofstream(dir / "etc" / "z.yaml") << "model: {path: m.gguf}\ntrust:\n  publishers: [{name: a, public_key_file: k.pem}]\n";
+  const fs::path old_cwd = fs::current_path();
+  fs::current_path(dir);
+  auto c = load_config_file("etc/z.yaml");  // a relative --config
+  fs::current_path("/");
+  auto d = load_config_file((dir / "etc" / "z.yaml").string());
+  fs::current_path(old_cwd);
+  const std::string etc = fs::weakly_canonical(dir / "etc").string();
+  ASSERT_TRUE(c.has_value()) << c.error().to_string();
+  ASSERT_TRUE(d.has_value()) << d.error().to_string();
+  EXPECT_EQ(fs::weakly_canonical(c->model.path).string(), etc + "/m.gguf");
+  EXPECT_EQ(fs::weakly_canonical(d->model.path).string(), etc + "/m.gguf");
+  EXPECT_EQ(d->trust.publishers[0].public_key_file, (dir / "etc").lexically_normal().string() + "/k.pem");
+  fs::remove_all(dir);
 }
 
 TEST(ConfigTest, EmptyDocumentKeepsBase) {

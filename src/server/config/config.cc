@@ -5,6 +5,7 @@
 #include "core/utf8.h"
 
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <limits>
@@ -60,6 +61,17 @@ Setter string_field(std::string* out) {
   };
 }
 
+// A file path: a string field that, when the document came from a file (`config_dir` not
+// empty), resolves a relative value (not absolute, not "${data}/...") against that file's
+// directory, so that the file means the same whatever the working directory of the process.
+Setter path_field(std::string* out, const std::string& config_dir) {
+  return [out, config_dir](const YAML::Node& n, const std::string& key) -> Status {
+    ZTSLM_TRY(string_field(out)(n, key));
+    *out = resolve_config_path(*out, config_dir);
+    return Status();
+  };
+}
+
 Setter bool_field(bool* out) {
   return [out](const YAML::Node& n, const std::string& key) -> Status {
     if (!n.IsScalar() || (n.Scalar() != "true" && n.Scalar() != "false")) {
@@ -71,8 +83,8 @@ Setter bool_field(bool* out) {
 }
 
 // trust.publishers: a sequence of {name, public_key_file | public_key_pem}; replaces the base's.
-Setter publishers_field(std::vector<PublisherConfig>* out) {
-  return [out](const YAML::Node& n, const std::string& key) -> Status {
+Setter publishers_field(std::vector<PublisherConfig>* out, const std::string& config_dir) {
+  return [out, config_dir](const YAML::Node& n, const std::string& key) -> Status {
     std::vector<PublisherConfig> list;
     if (!n.IsNull()) {
       if (!n.IsSequence()) return Status::invalid_argument("config: {} must be a list", key);
@@ -81,7 +93,7 @@ Setter publishers_field(std::vector<PublisherConfig>* out) {
         const std::string item = key + "[" + std::to_string(i) + "]";
         PublisherConfig p;
         ZTSLM_TRY(walk(n[i], item, {{"name", string_field(&p.name)},
-                                    {"public_key_file", string_field(&p.public_key_file)},
+                                    {"public_key_file", path_field(&p.public_key_file, config_dir)},
                                     {"public_key_pem", string_field(&p.public_key_pem)}}));
         if (p.name.empty()) return Status::invalid_argument("config: {}.name is missing", item);
         if (p.public_key_file.empty() == p.public_key_pem.empty()) {
@@ -173,16 +185,16 @@ Setter quota_classes(std::map<std::string, QuotaClass>* classes) {
   };
 }
 
-Status apply(const YAML::Node& root, ServerConfig& c) {
+Status apply(const YAML::Node& root, ServerConfig& c, const std::string& dir) {
   constexpr uint64_t kU32 = std::numeric_limits<uint32_t>::max();
   Limits& l = c.limits;
   std::map<std::string, Setter> top = {
       {"listen", section({{"address", string_field(&c.address)},
                           {"port", uint_field(&c.port, 0, 65535)}})},
-      {"state_dir", string_field(&c.state_dir)},
-      {"tls", section({{"cert_file", string_field(&c.tls.cert_file)},
-                       {"key_file", string_field(&c.tls.key_file)},
-                       {"client_ca_file", string_field(&c.tls.client_ca_file)},
+      {"state_dir", path_field(&c.state_dir, dir)},
+      {"tls", section({{"cert_file", path_field(&c.tls.cert_file, dir)},
+                       {"key_file", path_field(&c.tls.key_file, dir)},
+                       {"client_ca_file", path_field(&c.tls.client_ca_file, dir)},
                        {"spiffe_trust_domain", string_field(&c.tls.spiffe_trust_domain)},
                        {"min_version", string_field(&c.tls.min_version)}})},
       {"limits",
@@ -200,15 +212,15 @@ Status apply(const YAML::Node& root, ServerConfig& c) {
                 {"max_stop_strings", uint_field(&l.max_stop_strings, 0, 16)},
                 {"max_tokens", uint_field(&l.max_tokens, 1, 1 << 20)},
                 {"drain_timeout_ms", uint_field(&l.drain_timeout_ms, 0, kU32)}})},
-      {"model", section({{"path", string_field(&c.model.path)},
+      {"model", section({{"path", path_field(&c.model.path, dir)},
                          {"id", string_field(&c.model.id)},
                          {"chat_format", string_field(&c.model.chat_format)},
                          {"n_ctx", uint_field(&c.model.n_ctx, 16, 1 << 20)},
                          {"threads", uint_field(&c.model.threads, 0, 1024)},
-                         {"signature_path", string_field(&c.model.signature_path)},
+                         {"signature_path", path_field(&c.model.signature_path, dir)},
                          {"publisher", string_field(&c.model.publisher)},
                          {"allow_unsigned", bool_field(&c.model.allow_unsigned)}})},
-      {"trust", section({{"publishers", publishers_field(&c.trust.publishers)}})},
+      {"trust", section({{"publishers", publishers_field(&c.trust.publishers, dir)}})},
       {"sessions", section({{"max_sessions", uint_field(&c.sessions.max_sessions, 0, 1 << 20)},
                             {"max_per_principal", uint_field(&c.sessions.max_per_principal, 0, 1 << 20)},
                             {"idle_ttl_s", uint_field(&c.sessions.idle_ttl_s, 1, kU32)},
@@ -226,7 +238,7 @@ Status apply(const YAML::Node& root, ServerConfig& c) {
                           {"max_sessions", uint_field(&c.worker.max_sessions, 1, 65536)},
                           {"user", string_field(&c.worker.user)},
                           {"allow_degraded_lockdown", bool_field(&c.worker.allow_degraded_lockdown)},
-                          {"binary", string_field(&c.worker.binary)}})},
+                          {"binary", path_field(&c.worker.binary, dir)}})},
       {"anomaly",
        section({{"enabled", bool_field(&c.anomaly.enabled)},
                 {"window_s", uint_field(&c.anomaly.window_s, 1, 86400)},
@@ -239,9 +251,9 @@ Status apply(const YAML::Node& root, ServerConfig& c) {
                 {"min_requests_for_ratio", uint_field(&c.anomaly.min_requests_for_ratio, 1, kU32)},
                 {"max_principals", uint_field(&c.anomaly.max_principals, 1, 10000000)}})},
       {"jwt",
-       section({{"jwks_file", string_field(&c.jwt.jwks_file)},
+       section({{"jwks_file", path_field(&c.jwt.jwks_file, dir)},
                 {"jwks_url", string_field(&c.jwt.jwks_url)},
-                {"jwks_ca_file", string_field(&c.jwt.jwks_ca_file)},
+                {"jwks_ca_file", path_field(&c.jwt.jwks_ca_file, dir)},
                 {"jwks_allow_http", bool_field(&c.jwt.jwks_allow_http)},
                 {"jwks_cache_ttl_s", uint_field(&c.jwt.jwks_cache_ttl_s, 1, kU32)},
                 {"jwks_min_refresh_s", uint_field(&c.jwt.jwks_min_refresh_s, 1, kU32)},
@@ -259,12 +271,12 @@ Status apply(const YAML::Node& root, ServerConfig& c) {
                 {"default_tenant", string_field(&c.jwt.default_tenant)},
                 {"default_roles", string_list_field(&c.jwt.default_roles, 32)}})},
       {"io_threads", uint_field(&c.io_threads, 1, 64)},
-      {"policy", section({{"path", string_field(&c.policy_path)},
+      {"policy", section({{"path", path_field(&c.policy_path, dir)},
                           {"reload_interval_ms", uint_field(&c.policy_reload_interval_ms, 0, 3600000)}})},
       {"quotas", section({{"enabled", bool_field(&c.quotas.enabled)},
                           {"flush_interval_ms", uint_field(&c.quotas.flush_interval_ms, 0, 3600000)},
                           {"classes", quota_classes(&c.quotas.classes)}})},
-      {"guard", section({{"injection_model", string_field(&c.guard_injection_model)}})},
+      {"guard", section({{"injection_model", path_field(&c.guard_injection_model, dir)}})},
   };
   ZTSLM_TRY(walk(root, "", top));
   if (c.tls.min_version != "1.3" && c.tls.min_version != "1.2") {
@@ -315,12 +327,25 @@ Status apply(const YAML::Node& root, ServerConfig& c) {
 
 }  // namespace
 
+std::string resolve_config_path(const std::string& value, const std::string& config_dir) {
+  constexpr std::string_view kDataPrefix = "${data}/";
+  if (value.empty() || config_dir.empty() || value.front() == '/' ||
+      std::string_view(value).substr(0, kDataPrefix.size()) == kDataPrefix) {
+    return value;
+  }
+  return config_dir.back() == '/' ? config_dir + value : config_dir + "/" + value;
+}
+
 Result<ServerConfig> parse_config(std::string_view yaml, const ServerConfig& base) {
+  return parse_config(yaml, base, std::string());
+}
+
+Result<ServerConfig> parse_config(std::string_view yaml, const ServerConfig& base, const std::string& config_dir) {
   if (yaml.size() > (1u << 20)) return Status::invalid_argument("config: larger than 1 MiB");
   ServerConfig c = base;
   try {
     const YAML::Node root = YAML::Load(std::string(yaml));
-    ZTSLM_TRY(apply(root, c));
+    ZTSLM_TRY(apply(root, c, config_dir));
   } catch (const YAML::Exception& e) {
     return Status::invalid_argument("config: yaml error at line {}, column {}", e.mark.line + 1,
                                     e.mark.column + 1);
@@ -338,7 +363,14 @@ Result<ServerConfig> load_config_file(const std::string& path) {
   std::stringstream ss;
   ss << in.rdbuf();
   ZTSLM_ASSIGN_OR_RETURN(ServerConfig base, default_config());
-  auto c = parse_config(ss.str(), base);
+  // The file's directory as named (symlinks are not followed), made absolute against the
+  // working directory once, here.
+  std::error_code ec;
+  const std::filesystem::path abs = std::filesystem::absolute(std::filesystem::path(path), ec);
+  if (ec) return Status::invalid_argument("config: cannot make {} absolute", path);
+  std::string dir = abs.parent_path().lexically_normal().string();
+  if (dir.empty()) dir = "/";
+  auto c = parse_config(ss.str(), base, dir);
   if (!c.has_value()) return c.error().with_context(path);
   return c;
 }

@@ -173,10 +173,20 @@ std::string_view default_config_yaml();
 // key, a wrong type or a value out of range (the message names the key, never echoes values).
 Result<ServerConfig> parse_config(std::string_view yaml, const ServerConfig& base);
 
+// As above for a document read from a file in the directory `config_dir` (absolute): every
+// file path field whose value is relative (neither absolute nor "${data}/...") is resolved
+// against `config_dir`. Empty `config_dir`: values are kept as written.
+Result<ServerConfig> parse_config(std::string_view yaml, const ServerConfig& base, const std::string& config_dir);
+
+// `value` resolved against `config_dir` when it is a relative path: "" , absolute paths,
+// "${data}/..." and any value with an empty `config_dir` are returned unchanged.
+std::string resolve_config_path(const std::string& value, const std::string& config_dir);
+
 // The embedded default (parse_config of default_config_yaml over ServerConfig{}).
 Result<ServerConfig> default_config();
 
-// Reads `path` and applies it over the embedded default.
+// Reads `path` and applies it over the embedded default. Relative file paths in it resolve
+// against the directory of `path` (parse_config with config_dir), not the working directory.
 Result<ServerConfig> load_config_file(const std::string& path);
 
 // The state directory: `cfg.state_dir`, else $ZTSLM_STATE_DIR, else $XDG_STATE_HOME/ztslm,
