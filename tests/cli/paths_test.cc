@@ -92,6 +92,19 @@ TEST(PathsTest, AnInstalledTreeFindsItsDataNextToTheExecutable) {
                            "\nLicense: Expat\n", "\nLicense: BSL-1.0\n", "\nLicense: Unicode-DFS-2016\n"}) {
     EXPECT_NE(copyright.find(want), std::string::npos) << want;
   }
+  // Debian's changelog, gzip -9n: no file name and no timestamp in the header (reproducible),
+  // its newest entry naming the project version.
+  const fs::path changelog = prefix / "share/doc/ztslm/changelog.Debian.gz";
+  const std::string gz = read_file(changelog);
+  ASSERT_GE(gz.size(), 18u);
+  EXPECT_EQ(gz.substr(0, 3), std::string("\x1f\x8b\x08", 3));
+  EXPECT_EQ(gz[3], '\0') << "gzip header flags (FNAME)";
+  EXPECT_EQ(gz.substr(4, 4), std::string(4, '\0')) << "gzip header mtime";
+  EXPECT_EQ(gz[8], '\x02') << "gzip -9";
+  std::string text;
+  ASSERT_EQ(run("gzip -dc '" + changelog.string() + "'", &text), 0);
+  EXPECT_EQ(text.rfind("ztslm (" ZTSLM_PROJECT_VERSION ") unstable; urgency=", 0), 0u) << text;
+  EXPECT_NE(text.find("\n -- ztslm maintainers <ztslm@localhost>  "), std::string::npos) << text;
   const std::string unit = read_file(prefix / "lib/systemd/system/ztslm.service");
   EXPECT_NE(unit.find("ExecStart=" + bin.string() + " serve --config " + (prefix / "etc/ztslm/ztslm.yaml").string() +
                       " --state-dir %S/ztslm\n"),
