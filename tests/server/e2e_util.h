@@ -15,8 +15,11 @@
 #include <string>
 #include <vector>
 
+#include "cli/inprocess_backend.h"
 #include "core/check.h"
 #include "server/backend.h"
+#include "server/config/config.h"
+#include "test_util.h"
 
 namespace ztslm::server {
 
@@ -35,6 +38,23 @@ inline ModelInfo stub_model_info(std::string id) {
   m.n_ctx = 2048;
   m.created_unix = 1700000000;
   return m;
+}
+
+// A test gateway's config: the embedded default on an ephemeral port, state in `state_dir`.
+inline ServerConfig test_server_config(std::string state_dir) {
+  ServerConfig cfg = *default_config();
+  cfg.port = 0;
+  cfg.state_dir = std::move(state_dir);
+  return cfg;
+}
+
+// The tiny test model from ../shared served in process, one thread.
+inline Result<std::unique_ptr<cli::InProcessBackend>> tiny_in_process_backend(uint32_t n_ctx) {
+  cli::InProcessBackendOptions bo;
+  bo.model_path = ::ztslm::testing::testdata_path("models/tiny-llama-spm-Q8_0.gguf");
+  bo.n_ctx = n_ctx;
+  bo.threads = 1;
+  return cli::InProcessBackend::create(bo);
 }
 
 inline std::string make_temp_dir() {

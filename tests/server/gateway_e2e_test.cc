@@ -29,7 +29,6 @@ namespace {
 using nlohmann::json;
 using ::ztslm::testing::testdata_path;
 
-constexpr const char* kModelFile = "models/tiny-llama-spm-Q8_0.gguf";
 constexpr const char* kModelId = "tiny-llama-spm-Q8_0";
 
 // One gateway shared by the tests of this suite (model load and key setup once).
@@ -38,11 +37,7 @@ class GatewayE2ETest : public ::testing::Test {
   static void SetUpTestSuite() {
     if (::ztslm::testing::shared_dir().empty()) return;
     curl_global_init(CURL_GLOBAL_DEFAULT);
-    cli::InProcessBackendOptions bo;
-    bo.model_path = testdata_path(kModelFile);
-    bo.n_ctx = 256;
-    bo.threads = 1;
-    auto b = cli::InProcessBackend::create(bo);
+    auto b = tiny_in_process_backend(256);
     ZTSLM_CHECK(b.has_value());
     backend_ = std::move(b).value().release();
     clock_ = new ManualClock();
@@ -53,9 +48,7 @@ class GatewayE2ETest : public ::testing::Test {
     admin_ = auth_->create_key("root", "t1", {"admin"});
     reader_ = auth_->create_key("carol", "t1", {"reader"});
     state_dir_ = make_temp_dir();
-    ServerConfig cfg = *default_config();
-    cfg.port = 0;
-    cfg.state_dir = state_dir_;
+    ServerConfig cfg = test_server_config(state_dir_);
     cfg.limits.header_timeout_ms = 300;  // slow-loris test waits this long, no more
     cfg.limits.max_body_bytes = 64 * 1024;
     cfg.limits.max_concurrent_generations = 2;
@@ -375,16 +368,10 @@ TEST_F(GatewayE2ETest, KeepAliveServesSeveralRequestsOnOneConnection) {
 
 TEST(GatewayLimitsTest, ConnectionFloodBeyondTheLimitGets503) {
   ZTSLM_REQUIRE_SHARED();
-  cli::InProcessBackendOptions bo;
-  bo.model_path = testdata_path(kModelFile);
-  bo.n_ctx = 64;
-  bo.threads = 1;
-  auto backend = cli::InProcessBackend::create(bo);
+  auto backend = tiny_in_process_backend(64);
   ASSERT_TRUE(backend.has_value());
   const std::string dir = make_temp_dir();
-  ServerConfig cfg = *default_config();
-  cfg.port = 0;
-  cfg.state_dir = dir;
+  ServerConfig cfg = test_server_config(dir);
   cfg.limits.max_connections = 4;
   ServerParts parts;
   parts.backend = backend->get();
@@ -411,16 +398,10 @@ TEST(GatewayLimitsTest, ConnectionFloodBeyondTheLimitGets503) {
 
 TEST(GatewayLimitsTest, StopDrainsAndClosesCleanly) {
   ZTSLM_REQUIRE_SHARED();
-  cli::InProcessBackendOptions bo;
-  bo.model_path = testdata_path(kModelFile);
-  bo.n_ctx = 64;
-  bo.threads = 1;
-  auto backend = cli::InProcessBackend::create(bo);
+  auto backend = tiny_in_process_backend(64);
   ASSERT_TRUE(backend.has_value());
   const std::string dir = make_temp_dir();
-  ServerConfig cfg = *default_config();
-  cfg.port = 0;
-  cfg.state_dir = dir;
+  ServerConfig cfg = test_server_config(dir);
   ServerParts parts;
   parts.backend = backend->get();
   auto s = Server::start(cfg, parts);

@@ -81,9 +81,7 @@ class GatewayMetricsTest : public ::testing::Test {
     auth_ = std::make_unique<MemoryKeyAuth>(clock_);
     user_ = auth_->create_key("alice", "t1", {"user"});
     admin_ = auth_->create_key("root", "t1", {"admin"});
-    ServerConfig cfg = *default_config();
-    cfg.port = 0;
-    cfg.state_dir = dir_;
+    ServerConfig cfg = test_server_config(dir_);
     cfg.io_threads = 1;
     cfg.model.allow_unsigned = true;  // the stub model is unsigned; the default policy is in force
     configure(cfg);
@@ -244,9 +242,7 @@ TEST_F(GatewayMetricsTest, AnomalyDetectionCanBeTurnedOff) {
 TEST(GatewayMetricsPartsTest, RegistryAndMetricSetGoTogether) {
   StubBackend backend;
   audit::Registry registry;
-  ServerConfig cfg = *default_config();
-  cfg.port = 0;
-  cfg.state_dir = make_temp_dir();
+  ServerConfig cfg = test_server_config(make_temp_dir());
   ServerParts parts;
   parts.backend = &backend;
   parts.registry = &registry;  // without its metric set

@@ -155,9 +155,7 @@ class GuardE2ETest : public ::testing::Test {
     switch_server_ = start(switch_authz_);
   }
   static Server* start(Authorizer* authz) {
-    ServerConfig cfg = *default_config();
-    cfg.port = 0;
-    cfg.state_dir = switch_dir_ + "/state-" + std::to_string(reinterpret_cast<uintptr_t>(authz));
+    ServerConfig cfg = test_server_config(switch_dir_ + "/state-" + std::to_string(reinterpret_cast<uintptr_t>(authz)));
     ServerParts parts;
     parts.backend = backend_;
     parts.auth = auth_;
@@ -467,11 +465,7 @@ TEST_F(GuardE2ETest, PolicyObligationSwitchesCardsFromRedactToBlock) {
 TEST(GuardEngineE2ETest, RealEngineServesSpotlightedDocumentsAndRefusesSmuggling) {
   ZTSLM_REQUIRE_SHARED();
   curl_global_init(CURL_GLOBAL_DEFAULT);
-  cli::InProcessBackendOptions bo;
-  bo.model_path = ::ztslm::testing::testdata_path("models/tiny-llama-spm-Q8_0.gguf");
-  bo.n_ctx = 512;
-  bo.threads = 1;
-  auto backend = cli::InProcessBackend::create(bo);
+  auto backend = tiny_in_process_backend(512);
   ASSERT_TRUE(backend.has_value());
   auto det = load_injection_detector(std::string(ZTSLM_SOURCE_DIR) + "/models/guard/injection.ztim");
   ASSERT_TRUE(det.has_value());
@@ -482,9 +476,7 @@ TEST(GuardEngineE2ETest, RealEngineServesSpotlightedDocumentsAndRefusesSmuggling
   SimpleAuditSink audit("", 64);
   const std::string key = auth.create_key("a", "t1", {"user"});
   const std::string dir = make_temp_dir();
-  ServerConfig cfg = *default_config();
-  cfg.port = 0;
-  cfg.state_dir = dir;
+  ServerConfig cfg = test_server_config(dir);
   cfg.model.allow_unsigned = true;
   ServerParts parts;
   parts.backend = backend->get();

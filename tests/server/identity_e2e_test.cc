@@ -28,11 +28,7 @@ std::string read_file(const std::string& p) {
 
 TEST(IdentityE2ETest, ApiKeysAndClientCertificates) {
   ZTSLM_REQUIRE_SHARED();
-  cli::InProcessBackendOptions bo;
-  bo.model_path = testdata_path("models/tiny-llama-spm-Q8_0.gguf");
-  bo.n_ctx = 64;
-  bo.threads = 1;
-  auto backend = cli::InProcessBackend::create(bo);
+  auto backend = tiny_in_process_backend(64);
   ASSERT_TRUE(backend.has_value());
   const std::string dir = make_temp_dir();
   // The CA exists before the server starts so that it can also be the client CA.
@@ -58,9 +54,7 @@ TEST(IdentityE2ETest, ApiKeysAndClientCertificates) {
   auto key = keys->create(nk);
   ASSERT_TRUE(key.has_value());
 
-  ServerConfig cfg = *default_config();
-  cfg.port = 0;
-  cfg.state_dir = dir;
+  ServerConfig cfg = test_server_config(dir);
   cfg.tls.client_ca_file = tls->ca_cert_file;
   SimpleAuditSink audit("", 64);
   ServerParts parts;

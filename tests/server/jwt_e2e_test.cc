@@ -109,9 +109,7 @@ struct JwtGateway {
     auto jwt = make_jwt_verifier(s, identity::system_unix_now);
     if (!jwt.has_value()) return jwt.error();
     auth = std::make_unique<IdentityAuthStage>(std::make_shared<const identity::Authenticator>(nullptr, *jwt, nullptr));
-    ServerConfig cfg = *default_config();
-    cfg.port = 0;
-    cfg.state_dir = dir;
+    ServerConfig cfg = test_server_config(dir);
     cfg.io_threads = 1;
     ServerParts parts;
     parts.backend = &backend;

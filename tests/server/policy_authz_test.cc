@@ -104,11 +104,7 @@ TEST(PolicyAuthorizerTest, EmbeddedDefaultPolicyIsTheShippedFile) {
 // generates only when the operator's config says model.allow_unsigned.
 TEST(PolicyAuthorizerTest, DefaultPolicyInForceAndAllowUnsignedOnlyWhenConfigured) {
   ZTSLM_REQUIRE_SHARED();
-  cli::InProcessBackendOptions bo;
-  bo.model_path = ::ztslm::testing::testdata_path("models/tiny-llama-spm-Q8_0.gguf");
-  bo.n_ctx = 64;
-  bo.threads = 1;
-  auto backend = cli::InProcessBackend::create(bo);
+  auto backend = tiny_in_process_backend(64);
   ASSERT_TRUE(backend.has_value());
   ManualClock clock;
   MemoryKeyAuth auth(clock);
@@ -117,9 +113,7 @@ TEST(PolicyAuthorizerTest, DefaultPolicyInForceAndAllowUnsignedOnlyWhenConfigure
                      {"max_tokens", 2}, {"temperature", 0}};
   for (const bool allow_unsigned : {false, true}) {
     const std::string dir = make_temp_dir();
-    ServerConfig cfg = *default_config();
-    cfg.port = 0;
-    cfg.state_dir = dir;
+    ServerConfig cfg = test_server_config(dir);
     cfg.model.allow_unsigned = allow_unsigned;
     SimpleAuditSink audit("", 16);
     ServerParts parts;
@@ -223,19 +217,13 @@ TEST(PolicyAuthorizerTest, GatewayEnforcesDecisionAndObligation) {
   policy::DecisionPoint pdp{policy::DecisionPoint::Options()};
   ASSERT_TRUE(load_policy(pdp, dir).ok());
   PolicyAuthorizer authz(pdp);
-  cli::InProcessBackendOptions bo;
-  bo.model_path = ::ztslm::testing::testdata_path("models/tiny-llama-spm-Q8_0.gguf");
-  bo.n_ctx = 64;
-  bo.threads = 1;
-  auto backend = cli::InProcessBackend::create(bo);
+  auto backend = tiny_in_process_backend(64);
   ASSERT_TRUE(backend.has_value());
   ManualClock clock;
   MemoryKeyAuth auth(clock);
   const std::string k1 = auth.create_key("a", "t1", {"user"});
   const std::string k2 = auth.create_key("b", "t2", {"user"});
-  ServerConfig cfg = *default_config();
-  cfg.port = 0;
-  cfg.state_dir = dir;
+  ServerConfig cfg = test_server_config(dir);
   ServerParts parts;
   parts.backend = backend->get();
   parts.auth = &auth;

@@ -25,7 +25,6 @@ namespace {
 using nlohmann::json;
 using ::ztslm::testing::testdata_path;
 
-constexpr const char* kModelFile = "models/tiny-llama-spm-Q8_0.gguf";
 constexpr const char* kModelId = "tiny-llama-spm-Q8_0";
 
 // Generations enter the real backend only when the test lets them (to hold one in flight).
@@ -87,11 +86,7 @@ class QuotaE2ETest : public ::testing::Test {
   void SetUp() override {
     ZTSLM_REQUIRE_SHARED();
     curl_global_init(CURL_GLOBAL_DEFAULT);
-    cli::InProcessBackendOptions bo;
-    bo.model_path = testdata_path(kModelFile);
-    bo.n_ctx = 256;
-    bo.threads = 1;
-    auto b = cli::InProcessBackend::create(bo);
+    auto b = tiny_in_process_backend(256);
     ASSERT_TRUE(b.has_value()) << b.error().to_string();
     inner_ = std::move(b).value();
     backend_ = std::make_unique<GatedBackend>(*inner_);

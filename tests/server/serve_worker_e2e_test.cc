@@ -225,9 +225,7 @@ TEST(GatewayWorkerE2eTest, AWorkerKilledMidGenerationFailsOnlyThatRequest) {
   SimpleAuditSink audit("", 4096);
   const std::string key = auth.create_key("alice", "t1", {"user"});
   const std::string dir = make_temp_dir();
-  ServerConfig cfg = *default_config();
-  cfg.port = 0;
-  cfg.state_dir = dir;
+  ServerConfig cfg = test_server_config(dir);
   cfg.model.allow_unsigned = true;
   ServerParts parts;
   parts.backend = &backend;
@@ -294,9 +292,7 @@ TEST(GatewayWorkerE2eTest, AWorkerDyingAfterGenerateEndStillAnswersInFull) {
   ASSERT_TRUE(wb.has_value()) << wb.error().to_string();
   const std::string key = auth.create_key("alice", "t1", {"user"});
   const std::string dir = make_temp_dir();
-  ServerConfig cfg = *default_config();
-  cfg.port = 0;
-  cfg.state_dir = dir;
+  ServerConfig cfg = test_server_config(dir);
   cfg.model.allow_unsigned = true;
   ServerParts parts;
   parts.backend = wb->get();

@@ -22,6 +22,7 @@
 #include "sandbox/memfd.h"
 #include "sandbox/sealed_copy.h"
 #include "server/clock.h"
+#include "server/e2e_util.h"
 #include "server/session/session_store.h"
 #include "test_util.h"
 
@@ -76,11 +77,7 @@ class WorkerBackendTest : public ::testing::Test {
 
   // The same model served in process, with the workers' context size and one thread.
   static Result<std::unique_ptr<cli::InProcessBackend>> in_process() {
-    cli::InProcessBackendOptions io;
-    io.model_path = model_path();
-    io.n_ctx = 256;
-    io.threads = 1;
-    return cli::InProcessBackend::create(io);
+    return tiny_in_process_backend(256);
   }
 
   static GenerateRequest chat(const std::string& text, uint32_t max_tokens = 12) {
